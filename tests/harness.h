@@ -80,8 +80,8 @@ int h_stop(pid_t pid, int sig, int timeout_ms);
 /* Runs a shell command (via /bin/sh -c) and returns its exit code. */
 int h_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Writes `text` to a fresh temporary file and returns its path (static buffer
- * per call is NOT reused: the string is heap-allocated and owned by the caller). */
+/* Writes `text` to a fresh temporary file and returns its path, which the
+ * caller frees (and unlinks). NULL on error. */
 char *h_write_temp(const char *suffix, const char *text);
 
 /* ---- database (harness_db.c) ---- */
