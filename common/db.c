@@ -1,0 +1,768 @@
+/* db.c: the MariaDB/MySQL connection pool, prepared statements and
+ * transactions declared in db.h, on MariaDB Connector/C (libmariadb).
+ *
+ * How it fits: every service and the coordinator's store reach the database
+ * only through this file. The barrier (barrier.c) runs its INSERTs and the
+ * business SQL on one db_conn inside db_with_tx().
+ *
+ * Design notes:
+ * - The pool is a mutex, a condition variable, an idle stack and a count of
+ *   connections that exist (or are being opened). Connecting happens outside
+ *   the mutex, so one slow connect does not block other threads.
+ * - A connection that reports a lost-connection error is marked broken and
+ *   closed on release. MYSQL_OPT_RECONNECT stays off: a silent reconnect in
+ *   the middle of a transaction would run the rest of it in autocommit mode.
+ * - Before an idle connection is handed out, its socket is polled: an idle
+ *   MySQL connection has nothing to read, so a readable socket means the
+ *   server closed it (restart, wait_timeout). The same check as
+ *   go-sql-driver's connCheck.
+ * - Each connection caches up to DB_STMT_CACHE prepared statements by SQL
+ *   text, evicting the least recently used. */
+#include "db.h"
+
+#include <assert.h>
+#include <errmsg.h>
+#include <errno.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+
+#define DB_STMT_CACHE 64               /* prepared statements kept per connection */
+#define DB_MAX_ARGS 64                 /* bound arguments per statement */
+#define DB_MAX_COLS 256                /* columns per result row */
+#define DB_MAX_VALUE (16u << 20)       /* largest column value db_query reads */
+#define DB_DEFAULT_CONNECT_S 3
+#define DB_DEFAULT_RW_S 10
+#define DB_BACKOFF_MIN_MS 100
+#define DB_BACKOFF_MAX_MS 500
+
+typedef struct {
+    char *sql;         /* the cache key; owned */
+    MYSQL_STMT *st;
+    uint64_t last_use; /* value of conn->tick when last used, for LRU */
+} stmt_slot;
+
+struct db_conn {
+    MYSQL *m;
+    int broken;          /* lost connection seen: close on release */
+    int in_tx;           /* between db_begin and db_commit/db_rollback */
+    int reused;          /* handed out from the idle list, so it may be stale */
+    uint64_t insert_id;  /* AUTO_INCREMENT id of the last INSERT */
+    stmt_slot cache[DB_STMT_CACHE];
+    size_t ncache;
+    uint64_t tick;
+    db_conn *next;       /* link in the pool's idle list */
+};
+
+struct db_pool {
+    dsn d;
+    int max_conns;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* signalled when a connection or a slot frees up */
+    int open;            /* connections that exist or are being opened */
+    db_conn *idle;       /* stack of free connections */
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec ms_to_abs(long long at_ms) {
+    struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
+    return ts;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Errors after which the connection cannot be used again. */
+static int is_conn_error(unsigned eno) {
+    switch (eno) {
+    case CR_CONNECTION_ERROR:     /* 2002 */
+    case CR_CONN_HOST_ERROR:      /* 2003 */
+    case CR_SERVER_GONE_ERROR:    /* 2006 */
+    case CR_SERVER_LOST:          /* 2013 */
+    case CR_SERVER_LOST_EXTENDED: /* 2055 */
+    case CR_COMMANDS_OUT_OF_SYNC: /* 2014: the protocol state is unknown */
+    case CR_ERR_NET_READ:         /* 5013 */
+    case CR_ERR_NET_WRITE:        /* 5014 */
+    case ER_SERVER_SHUTDOWN:      /* 1053 */
+    case ER_NORMAL_SHUTDOWN:      /* 1077 */
+    case ER_SHUTDOWN_COMPLETE:    /* 1079 */
+    case ER_ABORTING_CONNECTION:  /* 1152 */
+    case ER_NET_READ_ERROR:       /* 1158 */
+    case ER_NET_READ_INTERRUPTED: /* 1159 */
+    case ER_NET_ERROR_ON_WRITE:   /* 1160 */
+    case ER_NET_WRITE_INTERRUPTED:/* 1161 */
+    case ER_CONNECTION_KILLED:    /* 1927 */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Turns a server/client error into a db_rc, marks the connection broken when
+ * it is lost, and fills err. */
+static db_rc fail(db_conn *c, unsigned eno, const char *msg, char *err, size_t errlen) {
+    db_rc rc = DB_ESQL;
+    if (eno == ER_DUP_ENTRY) {
+        rc = DB_EDUP;
+    } else if (is_conn_error(eno)) {
+        rc = DB_ECONN;
+        if (c) c->broken = 1;
+    }
+    set_err(err, errlen, "%s (errno %u)", msg && *msg ? msg : "unknown error", eno);
+    return rc;
+}
+
+static db_rc fail_m(db_conn *c, char *err, size_t errlen) {
+    return fail(c, mysql_errno(c->m), mysql_error(c->m), err, errlen);
+}
+
+static db_rc fail_st(db_conn *c, MYSQL_STMT *st, char *err, size_t errlen) {
+    return fail(c, mysql_stmt_errno(st), mysql_stmt_error(st), err, errlen);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+
+static void global_init_once(void) {
+    if (mysql_library_init(0, NULL, NULL) != 0)
+        log_error(NULL, "db: mysql_library_init failed");
+}
+
+void db_global_init(void) { pthread_once(&g_init_once, global_init_once); }
+
+/* Opens one session: timeouts from the DSN, utf8mb4, UTC, autocommit on. */
+static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
+    MYSQL *m = mysql_init(NULL);
+    if (!m) {
+        set_err(err, errlen, "mysql_init: out of memory");
+        return NULL;
+    }
+    unsigned ct = d->connect_timeout_s ? d->connect_timeout_s : DB_DEFAULT_CONNECT_S;
+    unsigned rt = d->read_timeout_s ? d->read_timeout_s : DB_DEFAULT_RW_S;
+    unsigned wt = d->write_timeout_s ? d->write_timeout_s : DB_DEFAULT_RW_S;
+    my_bool on = 1, off = 0;
+    unsigned proto = d->socket[0] ? MYSQL_PROTOCOL_SOCKET : MYSQL_PROTOCOL_TCP;
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &rt);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &wt);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    mysql_options(m, MYSQL_REPORT_DATA_TRUNCATION, &on);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+
+    const char *host = d->socket[0] ? NULL : (d->host[0] ? d->host : "127.0.0.1");
+    if (!mysql_real_connect(m, host, d->user, d->password, d->dbname[0] ? d->dbname : NULL,
+                            d->port ? d->port : 3306, d->socket[0] ? d->socket : NULL, 0)) {
+        set_err(err, errlen, "cannot connect to %s%s%u as '%s': %s (errno %u)",
+                d->socket[0] ? d->socket : host, d->socket[0] ? "" : ":",
+                d->socket[0] ? 0u : (d->port ? d->port : 3306u), d->user, mysql_error(m),
+                mysql_errno(m));
+        mysql_close(m);
+        return NULL;
+    }
+    /* Fixed text, no arguments: the session settings every query relies on. */
+    static const char setup[] = "SET time_zone = '+00:00', autocommit = 1";
+    if (mysql_real_query(m, setup, sizeof setup - 1) != 0) {
+        set_err(err, errlen, "session setup failed: %s (errno %u)", mysql_error(m), mysql_errno(m));
+        mysql_close(m);
+        return NULL;
+    }
+    db_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        set_err(err, errlen, "out of memory");
+        mysql_close(m);
+        return NULL;
+    }
+    c->m = m;
+    return c;
+}
+
+static void conn_close(db_conn *c) {
+    if (!c) return;
+    /* On a dead connection close the session first: that detaches the
+     * statements, so closing them sends nothing over the dead socket. */
+    if (c->broken) {
+        mysql_close(c->m);
+        c->m = NULL;
+    }
+    for (size_t i = 0; i < c->ncache; i++) {
+        mysql_stmt_close(c->cache[i].st);
+        free(c->cache[i].sql);
+    }
+    if (c->m) mysql_close(c->m);
+    free(c);
+}
+
+/* 1 when an idle connection still looks usable: nothing to read on it. */
+static int conn_alive(db_conn *c) {
+    my_socket fd = mysql_get_socket(c->m);
+    if ((int)fd < 0) return 0;
+    struct pollfd pfd = {.fd = (int)fd, .events = POLLIN};
+    int r = poll(&pfd, 1, 0);
+    return r == 0;
+}
+
+/* ---- the pool ---------------------------------------------------------- */
+
+db_pool *db_pool_new(const dsn *d, int max_conns, char *err, size_t errlen) {
+    if (!d) {
+        set_err(err, errlen, "db_pool_new: no DSN");
+        return NULL;
+    }
+    if (max_conns < 1 || max_conns > 1000) {
+        set_err(err, errlen, "db_pool_new: max_conns must be 1..1000, got %d", max_conns);
+        return NULL;
+    }
+    db_pool *p = calloc(1, sizeof *p);
+    if (!p) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->d = *d;
+    p->max_conns = max_conns;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&p->mu, NULL);
+    return p;
+}
+
+void db_pool_free(db_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    db_conn *c = p->idle;
+    p->idle = NULL;
+    while (c) {
+        db_conn *next = c->next;
+        conn_close(c);
+        p->open--;
+        c = next;
+    }
+    assert(p->open == 0 && "db_pool_free: a connection is still acquired");
+    pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Gives back a slot whose connection was closed (or never opened). */
+static void pool_slot_freed(db_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->open--;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Closes every idle connection: used when one of them proved stale, since a
+ * server restart kills them all. */
+static void pool_drop_idle(db_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    db_conn *c = p->idle;
+    p->idle = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (c) {
+        db_conn *next = c->next;
+        c->broken = 1;
+        conn_close(c);
+        pool_slot_freed(p);
+        c = next;
+    }
+}
+
+db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t errlen) {
+    db_rc dummy;
+    if (!rc) rc = &dummy;
+    if (!p) {
+        *rc = DB_ESQL;
+        set_err(err, errlen, "db_acquire: no pool");
+        return NULL;
+    }
+    if (timeout_ms < 0) timeout_ms = 0;
+    long long deadline = now_ms() + timeout_ms;
+    long long next_connect = 0;  /* backoff: no new connect attempt before this */
+    int backoff = DB_BACKOFF_MIN_MS;
+    char cerr[512] = "";         /* the last connect error */
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->idle) {
+            db_conn *c = p->idle;
+            p->idle = c->next;
+            pthread_mutex_unlock(&p->mu);
+            c->next = NULL;
+            if (conn_alive(c)) {
+                c->reused = 1;
+                *rc = DB_OK;
+                return c;
+            }
+            log_debug(NULL, "db: dropping an idle connection the server closed");
+            c->broken = 1;
+            conn_close(c);
+            pthread_mutex_lock(&p->mu);
+            p->open--;
+            continue;
+        }
+        long long now = now_ms();
+        if (p->open < p->max_conns && now >= next_connect) {
+            p->open++;
+            pthread_mutex_unlock(&p->mu);
+            db_conn *c = conn_open(&p->d, cerr, sizeof cerr);
+            if (c) {
+                *rc = DB_OK;
+                return c;
+            }
+            log_debug(NULL, "db: %s", cerr);
+            pthread_mutex_lock(&p->mu);
+            p->open--;
+            pthread_cond_signal(&p->cv);
+            next_connect = now_ms() + backoff;
+            backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+        if (now >= deadline) break;
+        /* Wait for a release, a freed slot, or the end of the backoff. */
+        long long until = deadline;
+        if (p->open < p->max_conns && next_connect < until) until = next_connect;
+        struct timespec ts = ms_to_abs(until);
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (cerr[0]) {
+        *rc = DB_ECONN;
+        set_err(err, errlen, "%s (gave up after %d ms)", cerr, timeout_ms);
+    } else {
+        *rc = DB_EBUSY;
+        set_err(err, errlen, "no database connection became free within %d ms (pool of %d)",
+                timeout_ms, p->max_conns);
+    }
+    return NULL;
+}
+
+void db_release(db_pool *p, db_conn *c) {
+    if (!c) return;
+    if (c->in_tx && !c->broken) {
+        if (mysql_rollback(c->m) != 0) c->broken = 1;
+    }
+    c->in_tx = 0;
+    if (c->broken) {
+        conn_close(c);
+        pool_slot_freed(p);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    c->next = p->idle;
+    p->idle = c;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- prepared statements ----------------------------------------------- */
+
+static void cache_remove(db_conn *c, size_t i) {
+    mysql_stmt_close(c->cache[i].st);
+    free(c->cache[i].sql);
+    c->cache[i] = c->cache[--c->ncache];
+}
+
+/* Returns the cached statement for sql, preparing (and caching) it if new. */
+static MYSQL_STMT *stmt_get(db_conn *c, const char *sql, db_rc *rc, char *err, size_t errlen) {
+    c->tick++;
+    for (size_t i = 0; i < c->ncache; i++) {
+        if (strcmp(c->cache[i].sql, sql) == 0) {
+            c->cache[i].last_use = c->tick;
+            return c->cache[i].st;
+        }
+    }
+    MYSQL_STMT *st = mysql_stmt_init(c->m);
+    if (!st) {
+        *rc = fail_m(c, err, errlen);
+        return NULL;
+    }
+    if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+        *rc = fail_st(c, st, err, errlen);
+        mysql_stmt_close(st);
+        return NULL;
+    }
+    char *key = strdup(sql);
+    if (!key) {
+        mysql_stmt_close(st);
+        *rc = DB_ESQL;
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (c->ncache == DB_STMT_CACHE) {
+        size_t lru = 0;
+        for (size_t i = 1; i < c->ncache; i++)
+            if (c->cache[i].last_use < c->cache[lru].last_use) lru = i;
+        cache_remove(c, lru);
+    }
+    c->cache[c->ncache++] = (stmt_slot){.sql = key, .st = st, .last_use = c->tick};
+    return st;
+}
+
+static void stmt_forget(db_conn *c, MYSQL_STMT *st) {
+    for (size_t i = 0; i < c->ncache; i++) {
+        if (c->cache[i].st == st) {
+            cache_remove(c, i);
+            return;
+        }
+    }
+}
+
+/* Prepares (or reuses) sql, binds args and executes it. On success *out is
+ * the statement, which may hold a result set to read or free. */
+static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+                      MYSQL_STMT **out, char *err, size_t errlen) {
+    if (!c || !sql) {
+        set_err(err, errlen, "db: no connection or no SQL");
+        return DB_ESQL;
+    }
+    if (c->broken) {
+        set_err(err, errlen, "db: the connection was lost earlier");
+        return DB_ECONN;
+    }
+    if (nargs > DB_MAX_ARGS) {
+        set_err(err, errlen, "db: %zu arguments, at most %d", nargs, DB_MAX_ARGS);
+        return DB_ESQL;
+    }
+    db_rc rc = DB_OK;
+    MYSQL_STMT *st = stmt_get(c, sql, &rc, err, errlen);
+    if (!st) return rc;
+    unsigned long want = mysql_stmt_param_count(st);
+    if (want != nargs) {
+        set_err(err, errlen, "db: the statement takes %lu arguments, %zu given: %.200s", want, nargs,
+                sql);
+        return DB_ESQL;
+    }
+    MYSQL_BIND b[DB_MAX_ARGS];
+    long long ints[DB_MAX_ARGS];
+    unsigned long lens[DB_MAX_ARGS];
+    if (nargs) {
+        memset(b, 0, nargs * sizeof b[0]);
+        for (size_t i = 0; i < nargs; i++) {
+            switch (args[i].type) {
+            case DB_T_INT64:
+                ints[i] = args[i].i;
+                b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+                b[i].buffer = &ints[i];
+                break;
+            case DB_T_STR:
+                lens[i] = (unsigned long)args[i].len;
+                b[i].buffer_type = MYSQL_TYPE_STRING;
+                b[i].buffer = (void *)(args[i].s ? args[i].s : "");
+                b[i].buffer_length = lens[i];
+                b[i].length = &lens[i];
+                break;
+            default:
+                b[i].buffer_type = MYSQL_TYPE_NULL;
+                break;
+            }
+        }
+        if (mysql_stmt_bind_param(st, b) != 0) {
+            rc = fail_st(c, st, err, errlen);
+            stmt_forget(c, st);
+            return rc;
+        }
+    }
+    if (mysql_stmt_execute(st) != 0) {
+        unsigned eno = mysql_stmt_errno(st);
+        rc = fail_st(c, st, err, errlen);
+        /* A client-side error leaves the statement in an unknown state. */
+        if (eno >= CR_MIN_ERROR && eno <= CR_MAX_ERROR && !c->broken) stmt_forget(c, st);
+        return rc;
+    }
+    *out = st;
+    return DB_OK;
+}
+
+db_rc db_exec(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+              uint64_t *affected, char *err, size_t errlen) {
+    MYSQL_STMT *st = NULL;
+    db_rc rc = stmt_run(c, sql, args, nargs, &st, err, errlen);
+    if (rc != DB_OK) return rc;
+    uint64_t n = (uint64_t)mysql_stmt_affected_rows(st);
+    uint64_t id = (uint64_t)mysql_stmt_insert_id(st);
+    if (id) c->insert_id = id;
+    if (mysql_stmt_field_count(st) > 0) {
+        /* A statement with a result run through db_exec: discard the rows. */
+        if (mysql_stmt_store_result(st) != 0) {
+            rc = fail_st(c, st, err, errlen);
+            mysql_stmt_free_result(st);
+            return rc;
+        }
+        n = (uint64_t)mysql_stmt_num_rows(st);
+        mysql_stmt_free_result(st);
+    }
+    if (affected) *affected = n;
+    return DB_OK;
+}
+
+uint64_t db_last_insert_id(db_conn *c) { return c ? c->insert_id : 0; }
+
+/* The per-query buffers db_query reads columns into. */
+typedef struct {
+    MYSQL_BIND *b;
+    char **buf;
+    unsigned long *len;
+    my_bool *isnull;
+    my_bool *trunc;
+    db_val *vals;
+} rowbufs;
+
+static void rowbufs_free(rowbufs *r, size_t n) {
+    for (size_t i = 0; r->buf && i < n; i++) free(r->buf[i]);
+    free(r->b);
+    free(r->buf);
+    free(r->len);
+    free(r->isnull);
+    free(r->trunc);
+    free(r->vals);
+}
+
+static int rowbufs_alloc(rowbufs *r, size_t n) {
+    memset(r, 0, sizeof *r);
+    r->b = calloc(n, sizeof *r->b);
+    r->buf = calloc(n, sizeof *r->buf);
+    r->len = calloc(n, sizeof *r->len);
+    r->isnull = calloc(n, sizeof *r->isnull);
+    r->trunc = calloc(n, sizeof *r->trunc);
+    r->vals = calloc(n, sizeof *r->vals);
+    if (!r->b || !r->buf || !r->len || !r->isnull || !r->trunc || !r->vals) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned long cap = 64; /* grown on demand by fetch_column */
+        r->buf[i] = malloc(cap + 1);
+        if (!r->buf[i]) return -1;
+        r->b[i].buffer_type = MYSQL_TYPE_STRING;
+        r->b[i].buffer = r->buf[i];
+        r->b[i].buffer_length = cap;
+        r->b[i].length = &r->len[i];
+        r->b[i].is_null = &r->isnull[i];
+        r->b[i].error = &r->trunc[i];
+    }
+    return 0;
+}
+
+/* Re-reads the columns that did not fit into bigger buffers. Returns 1 when a
+ * buffer grew (the binding must be renewed), 0 when none did, -1 on error. */
+static int rowbufs_fit(db_conn *c, MYSQL_STMT *st, rowbufs *r, size_t n, db_rc *rc, char *err,
+                       size_t errlen) {
+    int grew = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (r->isnull[i] || r->len[i] <= r->b[i].buffer_length) continue;
+        if (r->len[i] > DB_MAX_VALUE) {
+            *rc = DB_ESQL;
+            set_err(err, errlen, "db: column %zu holds %lu bytes, more than the %u allowed", i,
+                    r->len[i], DB_MAX_VALUE);
+            return -1;
+        }
+        char *nb = realloc(r->buf[i], r->len[i] + 1);
+        if (!nb) {
+            *rc = DB_ESQL;
+            set_err(err, errlen, "out of memory");
+            return -1;
+        }
+        r->buf[i] = nb;
+        r->b[i].buffer = nb;
+        r->b[i].buffer_length = r->len[i];
+        if (mysql_stmt_fetch_column(st, &r->b[i], (unsigned)i, 0) != 0) {
+            *rc = fail_st(c, st, err, errlen);
+            return -1;
+        }
+        grew = 1;
+    }
+    return grew;
+}
+
+db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+               db_row_fn fn, void *ud, char *err, size_t errlen) {
+    MYSQL_STMT *st = NULL;
+    db_rc rc = stmt_run(c, sql, args, nargs, &st, err, errlen);
+    if (rc != DB_OK) return rc;
+    size_t ncols = mysql_stmt_field_count(st);
+    if (ncols == 0) return DB_OK; /* not a query: nothing to read */
+    /* Read the whole result first: the connection is then free again even
+     * when the callback stops early. */
+    if (mysql_stmt_store_result(st) != 0) {
+        rc = fail_st(c, st, err, errlen);
+        mysql_stmt_free_result(st);
+        return rc;
+    }
+    if (ncols > DB_MAX_COLS) {
+        mysql_stmt_free_result(st);
+        set_err(err, errlen, "db: %zu columns, at most %d", ncols, DB_MAX_COLS);
+        return DB_ESQL;
+    }
+    rowbufs r;
+    if (rowbufs_alloc(&r, ncols) != 0) {
+        rowbufs_free(&r, ncols);
+        mysql_stmt_free_result(st);
+        set_err(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    if (mysql_stmt_bind_result(st, r.b) != 0) rc = fail_st(c, st, err, errlen);
+    while (rc == DB_OK) {
+        int f = mysql_stmt_fetch(st);
+        if (f == MYSQL_NO_DATA) break;
+        if (f == 1) {
+            rc = fail_st(c, st, err, errlen);
+            break;
+        }
+        int grew = rowbufs_fit(c, st, &r, ncols, &rc, err, errlen);
+        if (grew < 0) break;
+        if (grew && mysql_stmt_bind_result(st, r.b) != 0) {
+            rc = fail_st(c, st, err, errlen);
+            break;
+        }
+        for (size_t i = 0; i < ncols; i++) {
+            if (r.isnull[i]) {
+                r.vals[i] = (db_val){NULL, 0, 1};
+            } else {
+                r.buf[i][r.len[i]] = '\0';
+                r.vals[i] = (db_val){r.buf[i], r.len[i], 0};
+            }
+        }
+        if (fn && fn(ud, ncols, r.vals) != 0) break;
+    }
+    rowbufs_free(&r, ncols);
+    mysql_stmt_free_result(st);
+    return rc;
+}
+
+typedef struct {
+    int64_t v;
+    int found;
+    int bad;
+} int_row;
+
+static int read_int_row(void *ud, size_t ncols, const db_val *cols) {
+    int_row *r = ud;
+    if (ncols > 0 && !cols[0].is_null) {
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(cols[0].s, &end, 10);
+        if (errno != 0 || end == cols[0].s || *end != '\0') {
+            r->bad = 1;
+        } else {
+            r->v = v;
+            r->found = 1;
+        }
+    }
+    return 1; /* the first row is enough */
+}
+
+db_rc db_query_int64(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+                     int64_t *out, int *found, char *err, size_t errlen) {
+    int_row r = {0, 0, 0};
+    db_rc rc = db_query(c, sql, args, nargs, read_int_row, &r, err, errlen);
+    if (rc == DB_OK && r.bad) {
+        set_err(err, errlen, "db: the first column is not an integer: %.200s", sql);
+        rc = DB_ESQL;
+    }
+    if (found) *found = rc == DB_OK && r.found;
+    if (out) *out = r.found ? r.v : 0;
+    return rc;
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+db_rc db_begin(db_conn *c, char *err, size_t errlen) {
+    if (c->broken) {
+        set_err(err, errlen, "db: the connection was lost earlier");
+        return DB_ECONN;
+    }
+    if (c->in_tx) {
+        set_err(err, errlen, "db: a transaction is already open on this connection");
+        return DB_ESQL;
+    }
+    static const char q[] = "START TRANSACTION";
+    if (mysql_real_query(c->m, q, sizeof q - 1) != 0) return fail_m(c, err, errlen);
+    c->in_tx = 1;
+    return DB_OK;
+}
+
+db_rc db_commit(db_conn *c, char *err, size_t errlen) {
+    if (c->broken) {
+        set_err(err, errlen, "db: the connection was lost earlier; the transaction did not commit");
+        return DB_ECONN;
+    }
+    if (mysql_commit(c->m) != 0) {
+        db_rc rc = fail_m(c, err, errlen);
+        if (rc == DB_ECONN)
+            set_err(err, errlen, "db: connection lost during COMMIT: outcome unknown (errno %u)",
+                    mysql_errno(c->m));
+        return rc; /* in_tx stays set: release rolls back what is left */
+    }
+    c->in_tx = 0;
+    return DB_OK;
+}
+
+db_rc db_rollback(db_conn *c, char *err, size_t errlen) {
+    if (c->broken) {
+        /* The server rolls back a transaction whose session ended. */
+        c->in_tx = 0;
+        return DB_OK;
+    }
+    db_rc rc = DB_OK;
+    if (mysql_rollback(c->m) != 0) rc = fail_m(c, err, errlen);
+    c->in_tx = 0;
+    return rc;
+}
+
+int db_with_tx(db_pool *p, int timeout_ms, db_tx_fn fn, void *ud, char *err, size_t errlen) {
+    long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    db_rc rc = DB_OK;
+    db_conn *c = db_acquire(p, timeout_ms, &rc, err, errlen);
+    if (!c) return rc;
+    rc = db_begin(c, err, errlen);
+    if (rc == DB_ECONN && c->reused) {
+        /* The pooled connection died while idle and nothing has run on it,
+         * so starting over on a fresh connection is safe. Its idle siblings
+         * are most likely dead too (a server restart): drop them. */
+        log_info(NULL, "db: stale pooled connection at BEGIN (%s); retrying on a fresh one",
+                 err ? err : "");
+        db_release(p, c);
+        pool_drop_idle(p);
+        long long left = deadline - now_ms();
+        c = db_acquire(p, left > 0 ? (int)left : 0, &rc, err, errlen);
+        if (!c) return rc;
+        rc = db_begin(c, err, errlen);
+    }
+    if (rc != DB_OK) {
+        db_release(p, c);
+        return rc;
+    }
+    int r = fn(c, ud, err, errlen);
+    if (r != 0) {
+        char ignored[256];
+        db_rollback(c, ignored, sizeof ignored); /* keep fn's message in err */
+        db_release(p, c);
+        return r;
+    }
+    rc = db_commit(c, err, errlen);
+    db_release(p, c);
+    return rc;
+}
