@@ -1,0 +1,100 @@
+/* main.c: order-api, the HTTP entry point of the place-order demo
+ * (demo.md §1, §5). POST /order/quickCreate turns an order into a two-step
+ * saga (create the order on order-srv, deduct the stock on stock-srv) and
+ * submits it to the coordinator over gRPC.
+ *
+ * This file only wires: it reads the go-zero-style config (-f
+ * etc/order.yaml; keys in config.h), makes the coordinator client and the
+ * optional read-only pool, starts civetweb with the routes (handler.c) and
+ * serves until SIGTERM/SIGINT. The business is in logic.c.
+ *
+ * Unlike upstream, order-api does not dial the services at start-up and never
+ * exits when the coordinator cannot be reached: it answers 503 (demo.md §13
+ * (d), (h)).
+ * Exit status: 0 after a clean stop, 2 for a bad command line or config,
+ * 1 when the server cannot start. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "db.h"
+#include "dtmclient.h"
+#include "handler.h"
+#include "httpcli.h"
+#include "httpsrv.h"
+#include "log.h"
+#include "logic.h"
+#include "sig.h"
+
+#define PROG "order-api"
+
+/* A configuration error: one clear line, exit status 2. */
+static void die_config(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die_config(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *path = "etc/order.yaml";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else
+            die_config("usage: " PROG " [-f etc/order.yaml]");
+    }
+
+    /* ---- configuration ---- */
+    char err[1024];
+    api_config cfg;
+    if (api_config_load(path, &cfg, err, sizeof err) != 0) die_config("%s", err);
+
+    /* Before any thread exists (gRPC, civetweb and the pool start some), so
+     * that every thread inherits the mask and SIGTERM waits for
+     * sig_wait_term(). */
+    sig_block_term();
+
+    /* ---- wiring ---- */
+    db_pool *pool = NULL;
+    if (cfg.has_db) {
+        db_global_init();
+        pool = db_pool_new(&cfg.db, cfg.db_max_conns, err, sizeof err);
+        if (!pool) die_config("%s: DB: %s", path, err);
+    }
+    dtmc *dtm = dtmc_new(cfg.dtm_target, cfg.dtm_http, cfg.dtm_timeout_ms);
+    if (!dtm) {
+        log_error(NULL, "%s: out of memory", cfg.name);
+        db_pool_free(pool);
+        return 1;
+    }
+    order_api_svc svc = {.cfg = &cfg, .dtm = dtm, .orders = pool};
+    httpsrv *srv = httpsrv_start(cfg.listen_on, cfg.threads, err, sizeof err);
+    if (!srv) {
+        log_error(NULL, "%s: %s", cfg.name, err);
+        dtmc_free(dtm);
+        if (pool) db_pool_free(pool);
+        return 1;
+    }
+    order_api_routes(srv, &svc);
+    log_info(NULL, "%s serving HTTP on %s (%d threads); coordinator %s (HTTP %s); order "
+             "service %s, stock service %s; order rows %s",
+             cfg.name, cfg.listen_on, cfg.threads, cfg.dtm_target, cfg.dtm_http,
+             cfg.order_target, cfg.stock_target, pool ? cfg.db.dbname : "not configured");
+
+    /* ---- run until told to stop ---- */
+    int sig = sig_wait_term();
+    log_info(NULL, "%s: signal %d, stopping (requests in flight finish)", cfg.name, sig);
+    httpsrv_stop(srv);
+    dtmc_free(dtm);
+    httpcli_close_idle();
+    if (pool) db_pool_free(pool);
+    log_info(NULL, "%s: stopped", cfg.name);
+    return 0;
+}
