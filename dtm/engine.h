@@ -44,7 +44,9 @@ int64_t engine_base_interval(const engine *e, const trans_global *t);
  * wait = 1: runs rounds inline until final or until a branch must be retried
  * later, stores the outcome, and returns DTM_SUCCESS if it ended succeed;
  * DTM_FAILURE with `msg` = the rollback reason (or the branch error) if not
- * (DTM PR #322); DTM_ERROR if the store failed. */
+ * (DTM PR #322); DTM_ONGOING when another coordinator moved the transaction
+ * meanwhile (STORE_CONFLICT: this copy is dropped) or a saga is still only
+ * prepared; DTM_ERROR if the store failed. */
 dtm_result engine_process(engine *e, trans_global *t, int wait, char *msg, size_t msglen);
 
 #endif
