@@ -45,13 +45,14 @@ store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen);
 store_rc store_load(store *s, const char *gid, int with_branches, trans_global **out,
                     char *err, size_t errlen);
 
-/* In one local transaction: writes every dirty branch's status (with
- * finish_time/rollback_time), then
+/* In one local transaction:
  *   UPDATE trans_global SET status=t->status, rollback_reason, result,
  *          next_cron_interval=?, next_cron_time=now+?, update_time=now,
  *          finish_time/rollback_time when final
  *   WHERE gid=? AND status=old_status
- * and commits only if that UPDATE changed one row (else STORE_CONFLICT and
+ * first (its row lock serialises competing writers), then every dirty
+ * branch's status (with finish_time, as DTM), by (gid, branch_id, op); it
+ * commits only if that UPDATE matched the row (else STORE_CONFLICT and
  * nothing is written). `next_interval_s` is the next cron interval;
  * `delay_s` the seconds until the next cron time. Clears the dirty flags on
  * success. Pass old_status == t->status to store progress without a status

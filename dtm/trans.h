@@ -41,6 +41,12 @@ typedef struct {
     uint8_t *data;           /* payload (bin_data), may be NULL when data_len is 0 */
     size_t data_len;
     int dirty;               /* status changed in memory, not yet stored */
+    /* As stored ("YYYY-MM-DD hh:mm:ss" UTC; "" = NULL or not stored yet), for
+     * the query output (store_branch_json). */
+    char create_time[32];
+    char update_time[32];
+    char finish_time[32];
+    char rollback_time[32];
 } trans_branch;
 
 typedef struct {
@@ -75,6 +81,9 @@ typedef struct {
     char create_time[32];    /* as stored, "YYYY-MM-DD hh:mm:ss" UTC; "" when unknown */
     char update_time[32];
     char next_cron_time[32];
+    char finish_time[32];    /* "" = NULL (query output only) */
+    char rollback_time[32];
+    char owner[129];         /* the last cron claim token (query output only) */
     int64_t age_s;           /* seconds since create_time, read from the store */
 
     /* saga: for concurrent sagas, orders[i] lists the steps that must succeed
