@@ -186,7 +186,8 @@ static void settle(order_api_svc *svc, const char *submit_msg, order_outcome *ou
 void order_logic_quick_create(order_api_svc *svc, const order_req *r, int wait,
                               order_outcome *out) {
     memset(out, 0, sizeof *out);
-    char msg[1024];
+    /* Shorter than out->reason, so that a prefix plus the message always fits. */
+    char msg[960];
     dtmc_rc rc = dtmc_new_gid(svc->dtm, out->gid, sizeof out->gid, msg, sizeof msg);
     if (rc != DTMC_OK) {
         set_status(out, rc == DTMC_UNAVAILABLE ? ORDER_UNAVAILABLE : ORDER_REJECTED, "");
