@@ -31,6 +31,14 @@ static int copy_field(char *dst, size_t cap, const char *val, const char *name, 
         return -1;
     }
     size_t n = strlen(val);
+    for (size_t i = 0; i < n; i++) {
+        /* Stored in utf8mb4 columns by INSERT IGNORE, other bytes would be
+         * mangled to '?' and two different gids could share a barrier row. */
+        if ((unsigned char)val[i] < 0x20 || (unsigned char)val[i] > 0x7e) {
+            snprintf(err, errlen, "invalid trans info: %s is not printable ASCII", name);
+            return -1;
+        }
+    }
     if (n >= cap) {
         snprintf(err, errlen, "invalid trans info: %s is longer than %zu bytes", name, cap - 1);
         return -1;

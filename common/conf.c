@@ -24,12 +24,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
+
+#include "errbuf.h"
 
 #define CONF_TEXT_MAX (1024 * 1024)
 #define CONF_DEPTH_MAX 32
@@ -67,17 +68,6 @@ struct conf {
     pthread_mutex_t mu;  /* guards env */
     conf_env *env;
 };
-
-static void conf_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void conf_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the tree ---- */
 
@@ -163,13 +153,13 @@ static int conf_next(conf_reader *r, yaml_event_t *ev) {
     if (yaml_parser_parse(&r->parser, ev)) return 0;
     const yaml_parser_t *p = &r->parser;
     if (p->error == YAML_MEMORY_ERROR) {
-        conf_errf(r->err, r->errlen, "%s: out of memory while parsing", r->name);
+        errbuf_set(r->err, r->errlen, "%s: out of memory while parsing", r->name);
     } else if (p->context) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: %s (%s, line %zu)", r->name,
+        errbuf_set(r->err, r->errlen, "%s: line %zu: %s (%s, line %zu)", r->name,
                   p->problem_mark.line + 1, p->problem ? p->problem : "syntax error", p->context,
                   p->context_mark.line + 1);
     } else {
-        conf_errf(r->err, r->errlen, "%s: line %zu: %s", r->name, p->problem_mark.line + 1,
+        errbuf_set(r->err, r->errlen, "%s: line %zu: %s", r->name, p->problem_mark.line + 1,
                   p->problem ? p->problem : "syntax error");
     }
     return -1;
@@ -198,20 +188,20 @@ static int conf_build_map(conf_reader *r, conf_node *map, int depth) {
         }
         size_t kline = conf_ev_line(&kev);
         if (kev.type != YAML_SCALAR_EVENT) {
-            conf_errf(r->err, r->errlen, "%s: line %zu: a key must be a plain name, not a %s", r->name,
+            errbuf_set(r->err, r->errlen, "%s: line %zu: a key must be a plain name, not a %s", r->name,
                       kline, kev.type == YAML_ALIAS_EVENT ? "alias" : "mapping or list");
             yaml_event_delete(&kev);
             return -1;
         }
         if (kev.data.scalar.anchor) {
-            conf_errf(r->err, r->errlen, "%s: line %zu: anchors (&%s) are not supported", r->name, kline,
+            errbuf_set(r->err, r->errlen, "%s: line %zu: anchors (&%s) are not supported", r->name, kline,
                       (const char *)kev.data.scalar.anchor);
             yaml_event_delete(&kev);
             return -1;
         }
         size_t klen = kev.data.scalar.length;
         if (klen == 0 || memchr(kev.data.scalar.value, '\0', klen)) {
-            conf_errf(r->err, r->errlen, "%s: line %zu: %s", r->name, kline,
+            errbuf_set(r->err, r->errlen, "%s: line %zu: %s", r->name, kline,
                       klen ? "a key contains a NUL byte" : "empty key");
             yaml_event_delete(&kev);
             return -1;
@@ -219,19 +209,19 @@ static int conf_build_map(conf_reader *r, conf_node *map, int depth) {
         char *key = strdup((const char *)kev.data.scalar.value);
         yaml_event_delete(&kev);
         if (!key) {
-            conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+            errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
             return -1;
         }
         for (size_t i = 0; i < map->nkids; i++) {
             if (strcmp(map->kids[i]->key, key) == 0) {
-                conf_errf(r->err, r->errlen, "%s: line %zu: key '%.100s' appears twice (first on line %zu)",
+                errbuf_set(r->err, r->errlen, "%s: line %zu: key '%.100s' appears twice (first on line %zu)",
                           r->name, kline, key, map->kids[i]->line);
                 free(key);
                 return -1;
             }
         }
         if (map->nkids >= CONF_MAP_KEYS_MAX) {
-            conf_errf(r->err, r->errlen, "%s: line %zu: more than %d keys in one mapping", r->name, kline,
+            errbuf_set(r->err, r->errlen, "%s: line %zu: more than %d keys in one mapping", r->name, kline,
                       CONF_MAP_KEYS_MAX);
             free(key);
             return -1;
@@ -249,7 +239,7 @@ static int conf_build_map(conf_reader *r, conf_node *map, int depth) {
         val->key = key;
         if (conf_node_add(map, val) < 0) {
             conf_node_free(val);
-            conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+            errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
             return -1;
         }
     }
@@ -269,7 +259,7 @@ static int conf_build_list(conf_reader *r, conf_node *list, int depth) {
         if (!item) return -1;
         if (conf_node_add(list, item) < 0) {
             conf_node_free(item);
-            conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+            errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
             return -1;
         }
     }
@@ -277,7 +267,7 @@ static int conf_build_list(conf_reader *r, conf_node *list, int depth) {
         if (list->kids[i]->kind == CONF_MAP || list->kids[i]->kind == CONF_LIST) return 0;
     list->items = calloc(list->nkids + 1, sizeof *list->items);
     if (!list->items) {
-        conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+        errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
         return -1;
     }
     for (size_t i = 0; i < list->nkids; i++)
@@ -294,13 +284,13 @@ static conf_node *conf_build(conf_reader *r, yaml_event_t *ev, int depth) {
     else if (ev->type == YAML_MAPPING_START_EVENT) anchor = ev->data.mapping_start.anchor;
     else if (ev->type == YAML_SEQUENCE_START_EVENT) anchor = ev->data.sequence_start.anchor;
     if (ev->type == YAML_ALIAS_EVENT || anchor) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: %s are not supported", r->name, line,
+        errbuf_set(r->err, r->errlen, "%s: line %zu: %s are not supported", r->name, line,
                   anchor ? "anchors (&name)" : "aliases (*name)");
         yaml_event_delete(ev);
         return NULL;
     }
     if (++r->nodes > CONF_NODES_MAX) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: more than %d values", r->name, line, CONF_NODES_MAX);
+        errbuf_set(r->err, r->errlen, "%s: line %zu: more than %d values", r->name, line, CONF_NODES_MAX);
         yaml_event_delete(ev);
         return NULL;
     }
@@ -309,7 +299,7 @@ static conf_node *conf_build(conf_reader *r, yaml_event_t *ev, int depth) {
         if (conf_is_null(ev)) {
             n = conf_node_new(CONF_NULL, line);
         } else if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length)) {
-            conf_errf(r->err, r->errlen, "%s: line %zu: a value contains a NUL byte", r->name, line);
+            errbuf_set(r->err, r->errlen, "%s: line %zu: a value contains a NUL byte", r->name, line);
             yaml_event_delete(ev);
             return NULL;
         } else if ((n = conf_node_new(CONF_SCALAR, line)) != NULL) {
@@ -321,24 +311,24 @@ static conf_node *conf_build(conf_reader *r, yaml_event_t *ev, int depth) {
             }
         }
         yaml_event_delete(ev);
-        if (!n) conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+        if (!n) errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
         return n;
     }
     int is_map = ev->type == YAML_MAPPING_START_EVENT;
     if (!is_map && ev->type != YAML_SEQUENCE_START_EVENT) { /* cannot happen inside a document */
-        conf_errf(r->err, r->errlen, "%s: line %zu: unexpected YAML event", r->name, line);
+        errbuf_set(r->err, r->errlen, "%s: line %zu: unexpected YAML event", r->name, line);
         yaml_event_delete(ev);
         return NULL;
     }
     yaml_event_delete(ev);
     if (depth + 1 > CONF_DEPTH_MAX) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: nested deeper than %d levels", r->name, line,
+        errbuf_set(r->err, r->errlen, "%s: line %zu: nested deeper than %d levels", r->name, line,
                   CONF_DEPTH_MAX);
         return NULL;
     }
     n = conf_node_new(is_map ? CONF_MAP : CONF_LIST, line);
     if (!n) {
-        conf_errf(r->err, r->errlen, "%s: out of memory", r->name);
+        errbuf_set(r->err, r->errlen, "%s: out of memory", r->name);
         return NULL;
     }
     int rc = is_map ? conf_build_map(r, n, depth + 1) : conf_build_list(r, n, depth + 1);
@@ -366,7 +356,7 @@ static int conf_read_stream(conf_reader *r, conf *c) {
     if (ev.type == YAML_SCALAR_EVENT && conf_is_null(&ev)) {
         yaml_event_delete(&ev); /* a document holding only "---" */
     } else if (ev.type != YAML_MAPPING_START_EVENT) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: the top level must be a mapping of keys to values",
+        errbuf_set(r->err, r->errlen, "%s: line %zu: the top level must be a mapping of keys to values",
                   r->name, line);
         yaml_event_delete(&ev);
         return -1;
@@ -383,7 +373,7 @@ static int conf_read_stream(conf_reader *r, conf *c) {
     line = conf_ev_line(&ev);
     yaml_event_delete(&ev);
     if (more) {
-        conf_errf(r->err, r->errlen, "%s: line %zu: only one YAML document is allowed", r->name, line);
+        errbuf_set(r->err, r->errlen, "%s: line %zu: only one YAML document is allowed", r->name, line);
         return -1;
     }
     return 0;
@@ -393,17 +383,17 @@ conf *conf_parse(const char *name, const char *text, size_t len, char *err, size
     if (!name) name = "(config)";
     if (err && errlen) err[0] = '\0';
     if (len > CONF_TEXT_MAX) {
-        conf_errf(err, errlen, "%s: larger than %d bytes", name, CONF_TEXT_MAX);
+        errbuf_set(err, errlen, "%s: larger than %d bytes", name, CONF_TEXT_MAX);
         return NULL;
     }
     conf *c = conf_alloc(name);
     if (!c) {
-        conf_errf(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, "%s: out of memory", name);
         return NULL;
     }
     conf_reader r = {.name = name, .err = err, .errlen = errlen};
     if (!yaml_parser_initialize(&r.parser)) {
-        conf_errf(err, errlen, "%s: out of memory", name);
+        errbuf_set(err, errlen, "%s: out of memory", name);
         conf_free(c);
         return NULL;
     }
@@ -420,19 +410,19 @@ conf *conf_parse(const char *name, const char *text, size_t len, char *err, size
 conf *conf_load(const char *path, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
     if (!path || !path[0]) {
-        conf_errf(err, errlen, "(config): no file name given");
+        errbuf_set(err, errlen, "(config): no file name given");
         return NULL;
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        conf_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     /* Read one byte past the limit to tell "exactly 1 MiB" from "larger". */
     char *buf = malloc(CONF_TEXT_MAX + 1);
     if (!buf) {
         fclose(f);
-        conf_errf(err, errlen, "%s: out of memory", path);
+        errbuf_set(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     size_t len = fread(buf, 1, CONF_TEXT_MAX + 1, f);
@@ -440,8 +430,8 @@ conf *conf_load(const char *path, char *err, size_t errlen) {
     int saved = errno;
     fclose(f);
     conf *c = NULL;
-    if (failed) conf_errf(err, errlen, "%s: cannot read: %s", path, strerror(saved));
-    else if (len > CONF_TEXT_MAX) conf_errf(err, errlen, "%s: larger than %d bytes", path, CONF_TEXT_MAX);
+    if (failed) errbuf_set(err, errlen, "%s: cannot read: %s", path, strerror(saved));
+    else if (len > CONF_TEXT_MAX) errbuf_set(err, errlen, "%s: larger than %d bytes", path, CONF_TEXT_MAX);
     else c = conf_parse(path, buf, len, err, errlen);
     free(buf);
     return c;
@@ -554,7 +544,7 @@ static conf_val conf_lookup(const conf *c, const char *key) {
 static int conf_not_scalar(const conf *c, const char *key, const conf_val *v, const char *want,
                            char *err, size_t errlen) {
     if (!v->node || (v->node->kind != CONF_MAP && v->node->kind != CONF_LIST)) return 0;
-    conf_errf(err, errlen, "%s: %s: expected %s, got %s (line %zu)", c->name, key, want,
+    errbuf_set(err, errlen, "%s: %s: expected %s, got %s (line %zu)", c->name, key, want,
               v->node->kind == CONF_MAP ? "a mapping" : "a list", v->node->line);
     return 1;
 }
@@ -590,12 +580,12 @@ int conf_int(const conf *c, const char *key, int64_t def, int64_t min, int64_t m
     int digits_first = isdigit((unsigned char)s[0]) ||
                        ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char)s[1]));
     if (!digits_first || *end != '\0') {
-        conf_errf(err, errlen, "%s: %s: '%.64s' is not an integer%s", c->name, key, s,
+        errbuf_set(err, errlen, "%s: %s: '%.64s' is not an integer%s", c->name, key, s,
                   conf_origin(&v, origin, sizeof origin));
         return -1;
     }
     if (errno == ERANGE || x < min || x > max) {
-        conf_errf(err, errlen, "%s: %s: %.64s is out of range [%" PRId64 ", %" PRId64 "]%s", c->name, key,
+        errbuf_set(err, errlen, "%s: %s: %.64s is out of range [%" PRId64 ", %" PRId64 "]%s", c->name, key,
                   s, min, max, conf_origin(&v, origin, sizeof origin));
         return -1;
     }
@@ -617,7 +607,7 @@ int conf_bool(const conf *c, const char *key, int def, int *out, char *err, size
         if (strcasecmp(v.value, yes[i]) == 0) { *out = 1; return 0; }
         if (strcasecmp(v.value, no[i]) == 0) { *out = 0; return 0; }
     }
-    conf_errf(err, errlen, "%s: %s: '%.64s' is not a boolean (true/false/yes/no/1/0)%s", c->name, key,
+    errbuf_set(err, errlen, "%s: %s: '%.64s' is not a boolean (true/false/yes/no/1/0)%s", c->name, key,
               v.value, conf_origin(&v, origin, sizeof origin));
     return -1;
 }
@@ -650,6 +640,6 @@ int conf_require(const conf *c, const char *key, char *err, size_t errlen) {
     if (n && ((n->kind == CONF_SCALAR && n->value[0]) ||
               ((n->kind == CONF_MAP || n->kind == CONF_LIST) && n->nkids > 0)))
         return 0;
-    conf_errf(err, errlen, "%s: %s: is required", c->name, key);
+    errbuf_set(err, errlen, "%s: %s: is required", c->name, key);
     return -1;
 }

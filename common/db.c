@@ -27,11 +27,11 @@
 #include <mysqld_error.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "errbuf.h"
 #include "log.h"
 
 #define DB_STMT_CACHE 64               /* prepared statements kept per connection */
@@ -83,16 +83,6 @@ static struct timespec ms_to_abs(long long at_ms) {
     return ts;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Errors after which the connection cannot be used again. */
 static int is_conn_error(unsigned eno) {
     switch (eno) {
@@ -129,7 +119,7 @@ static db_rc fail(db_conn *c, unsigned eno, const char *msg, char *err, size_t e
         rc = DB_ECONN;
         if (c) c->broken = 1;
     }
-    set_err(err, errlen, "%s (errno %u)", msg && *msg ? msg : "unknown error", eno);
+    errbuf_set(err, errlen, "%s (errno %u)", msg && *msg ? msg : "unknown error", eno);
     return rc;
 }
 
@@ -156,7 +146,7 @@ void db_global_init(void) { pthread_once(&g_init_once, global_init_once); }
 static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
     MYSQL *m = mysql_init(NULL);
     if (!m) {
-        set_err(err, errlen, "mysql_init: out of memory");
+        errbuf_set(err, errlen, "mysql_init: out of memory");
         return NULL;
     }
     unsigned ct = d->connect_timeout_s ? d->connect_timeout_s : DB_DEFAULT_CONNECT_S;
@@ -175,7 +165,7 @@ static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
     const char *host = d->socket[0] ? NULL : (d->host[0] ? d->host : "127.0.0.1");
     if (!mysql_real_connect(m, host, d->user, d->password, d->dbname[0] ? d->dbname : NULL,
                             d->port ? d->port : 3306, d->socket[0] ? d->socket : NULL, 0)) {
-        set_err(err, errlen, "cannot connect to %s%s%u as '%s': %s (errno %u)",
+        errbuf_set(err, errlen, "cannot connect to %s%s%u as '%s': %s (errno %u)",
                 d->socket[0] ? d->socket : host, d->socket[0] ? "" : ":",
                 d->socket[0] ? 0u : (d->port ? d->port : 3306u), d->user, mysql_error(m),
                 mysql_errno(m));
@@ -185,13 +175,13 @@ static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
     /* Fixed text, no arguments: the session settings every query relies on. */
     static const char setup[] = "SET time_zone = '+00:00', autocommit = 1";
     if (mysql_real_query(m, setup, sizeof setup - 1) != 0) {
-        set_err(err, errlen, "session setup failed: %s (errno %u)", mysql_error(m), mysql_errno(m));
+        errbuf_set(err, errlen, "session setup failed: %s (errno %u)", mysql_error(m), mysql_errno(m));
         mysql_close(m);
         return NULL;
     }
     db_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         mysql_close(m);
         return NULL;
     }
@@ -228,16 +218,16 @@ static int conn_alive(db_conn *c) {
 
 db_pool *db_pool_new(const dsn *d, int max_conns, char *err, size_t errlen) {
     if (!d) {
-        set_err(err, errlen, "db_pool_new: no DSN");
+        errbuf_set(err, errlen, "db_pool_new: no DSN");
         return NULL;
     }
     if (max_conns < 1 || max_conns > 1000) {
-        set_err(err, errlen, "db_pool_new: max_conns must be 1..1000, got %d", max_conns);
+        errbuf_set(err, errlen, "db_pool_new: max_conns must be 1..1000, got %d", max_conns);
         return NULL;
     }
     db_pool *p = calloc(1, sizeof *p);
     if (!p) {
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     p->d = *d;
@@ -298,7 +288,7 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
     if (!rc) rc = &dummy;
     if (!p) {
         *rc = DB_ESQL;
-        set_err(err, errlen, "db_acquire: no pool");
+        errbuf_set(err, errlen, "db_acquire: no pool");
         return NULL;
     }
     if (timeout_ms < 0) timeout_ms = 0;
@@ -353,10 +343,10 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
     pthread_mutex_unlock(&p->mu);
     if (cerr[0]) {
         *rc = DB_ECONN;
-        set_err(err, errlen, "%s (gave up after %d ms)", cerr, timeout_ms);
+        errbuf_set(err, errlen, "%s (gave up after %d ms)", cerr, timeout_ms);
     } else {
         *rc = DB_EBUSY;
-        set_err(err, errlen, "no database connection became free within %d ms (pool of %d)",
+        errbuf_set(err, errlen, "no database connection became free within %d ms (pool of %d)",
                 timeout_ms, p->max_conns);
     }
     return NULL;
@@ -411,7 +401,7 @@ static MYSQL_STMT *stmt_get(db_conn *c, const char *sql, db_rc *rc, char *err, s
     if (!key) {
         mysql_stmt_close(st);
         *rc = DB_ESQL;
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
     }
     if (c->ncache == DB_STMT_CACHE) {
@@ -438,15 +428,15 @@ static void stmt_forget(db_conn *c, MYSQL_STMT *st) {
 static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
                       MYSQL_STMT **out, char *err, size_t errlen) {
     if (!c || !sql) {
-        set_err(err, errlen, "db: no connection or no SQL");
+        errbuf_set(err, errlen, "db: no connection or no SQL");
         return DB_ESQL;
     }
     if (c->broken) {
-        set_err(err, errlen, "db: the connection was lost earlier");
+        errbuf_set(err, errlen, "db: the connection was lost earlier");
         return DB_ECONN;
     }
     if (nargs > DB_MAX_ARGS) {
-        set_err(err, errlen, "db: %zu arguments, at most %d", nargs, DB_MAX_ARGS);
+        errbuf_set(err, errlen, "db: %zu arguments, at most %d", nargs, DB_MAX_ARGS);
         return DB_ESQL;
     }
     db_rc rc = DB_OK;
@@ -454,7 +444,7 @@ static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t na
     if (!st) return rc;
     unsigned long want = mysql_stmt_param_count(st);
     if (want != nargs) {
-        set_err(err, errlen, "db: the statement takes %lu arguments, %zu given: %.200s", want, nargs,
+        errbuf_set(err, errlen, "db: the statement takes %lu arguments, %zu given: %.200s", want, nargs,
                 sql);
         return DB_ESQL;
     }
@@ -575,14 +565,14 @@ static int rowbufs_fit(db_conn *c, MYSQL_STMT *st, rowbufs *r, size_t n, db_rc *
         if (r->isnull[i] || r->len[i] <= r->b[i].buffer_length) continue;
         if (r->len[i] > DB_MAX_VALUE) {
             *rc = DB_ESQL;
-            set_err(err, errlen, "db: column %zu holds %lu bytes, more than the %u allowed", i,
+            errbuf_set(err, errlen, "db: column %zu holds %lu bytes, more than the %u allowed", i,
                     r->len[i], DB_MAX_VALUE);
             return -1;
         }
         char *nb = realloc(r->buf[i], r->len[i] + 1);
         if (!nb) {
             *rc = DB_ESQL;
-            set_err(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             return -1;
         }
         r->buf[i] = nb;
@@ -613,18 +603,24 @@ db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
     }
     if (ncols > DB_MAX_COLS) {
         mysql_stmt_free_result(st);
-        set_err(err, errlen, "db: %zu columns, at most %d", ncols, DB_MAX_COLS);
+        errbuf_set(err, errlen, "db: %zu columns, at most %d", ncols, DB_MAX_COLS);
         return DB_ESQL;
     }
     rowbufs r;
     if (rowbufs_alloc(&r, ncols) != 0) {
         rowbufs_free(&r, ncols);
         mysql_stmt_free_result(st);
-        set_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return DB_ESQL;
     }
-    if (mysql_stmt_bind_result(st, r.b) != 0) rc = fail_st(c, st, err, errlen);
+    /* Binding anew resets the lengths libmariadb reports, so a buffer that
+     * grew for one row is bound just before the next fetch, not after. */
+    int bind = 1;
     while (rc == DB_OK) {
+        if (bind && mysql_stmt_bind_result(st, r.b) != 0) {
+            rc = fail_st(c, st, err, errlen);
+            break;
+        }
         int f = mysql_stmt_fetch(st);
         if (f == MYSQL_NO_DATA) break;
         if (f == 1) {
@@ -633,10 +629,7 @@ db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
         }
         int grew = rowbufs_fit(c, st, &r, ncols, &rc, err, errlen);
         if (grew < 0) break;
-        if (grew && mysql_stmt_bind_result(st, r.b) != 0) {
-            rc = fail_st(c, st, err, errlen);
-            break;
-        }
+        bind = grew;
         for (size_t i = 0; i < ncols; i++) {
             if (r.isnull[i]) {
                 r.vals[i] = (db_val){NULL, 0, 1};
@@ -679,7 +672,7 @@ db_rc db_query_int64(db_conn *c, const char *sql, const db_arg *args, size_t nar
     int_row r = {0, 0, 0};
     db_rc rc = db_query(c, sql, args, nargs, read_int_row, &r, err, errlen);
     if (rc == DB_OK && r.bad) {
-        set_err(err, errlen, "db: the first column is not an integer: %.200s", sql);
+        errbuf_set(err, errlen, "db: the first column is not an integer: %.200s", sql);
         rc = DB_ESQL;
     }
     if (found) *found = rc == DB_OK && r.found;
@@ -691,11 +684,11 @@ db_rc db_query_int64(db_conn *c, const char *sql, const db_arg *args, size_t nar
 
 db_rc db_begin(db_conn *c, char *err, size_t errlen) {
     if (c->broken) {
-        set_err(err, errlen, "db: the connection was lost earlier");
+        errbuf_set(err, errlen, "db: the connection was lost earlier");
         return DB_ECONN;
     }
     if (c->in_tx) {
-        set_err(err, errlen, "db: a transaction is already open on this connection");
+        errbuf_set(err, errlen, "db: a transaction is already open on this connection");
         return DB_ESQL;
     }
     static const char q[] = "START TRANSACTION";
@@ -706,13 +699,13 @@ db_rc db_begin(db_conn *c, char *err, size_t errlen) {
 
 db_rc db_commit(db_conn *c, char *err, size_t errlen) {
     if (c->broken) {
-        set_err(err, errlen, "db: the connection was lost earlier; the transaction did not commit");
+        errbuf_set(err, errlen, "db: the connection was lost earlier; the transaction did not commit");
         return DB_ECONN;
     }
     if (mysql_commit(c->m) != 0) {
         db_rc rc = fail_m(c, err, errlen);
         if (rc == DB_ECONN)
-            set_err(err, errlen, "db: connection lost during COMMIT: outcome unknown (errno %u)",
+            errbuf_set(err, errlen, "db: connection lost during COMMIT: outcome unknown (errno %u)",
                     mysql_errno(c->m));
         return rc; /* in_tx stays set: release rolls back what is left */
     }

@@ -16,26 +16,14 @@
 #include "dsn.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "errbuf.h"
+
 #define DSN_TEXT_MAX 4096   /* longer text is surely not a DSN */
 #define DSN_QUOTE_MAX 64    /* bytes of a part quoted in an error */
-
-static int dsn_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int dsn_fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Bytes of a span to quote in a message. */
 static int dsn_qlen(size_t n) { return (int)(n > DSN_QUOTE_MAX ? DSN_QUOTE_MAX : n); }
@@ -144,16 +132,16 @@ static int dsn_duration(const char *s, size_t n, unsigned *secs) {
 static int dsn_parse_tcp(const char *a, size_t n, dsn *out, char *err, size_t errlen) {
     const char *host, *port = NULL;
     size_t hlen, plen = 0;
-    if (n == 0) return dsn_fail(err, errlen, "DSN: address tcp() has no host");
+    if (n == 0) return errbuf_set(err, errlen, "DSN: address tcp() has no host");
     if (a[0] == '[') { /* [IPv6] or [IPv6]:port */
         const char *rb = memchr(a, ']', n);
-        if (!rb) return dsn_fail(err, errlen, "DSN: missing ']' in address 'tcp(%.*s)'", dsn_qlen(n), a);
+        if (!rb) return errbuf_set(err, errlen, "DSN: missing ']' in address 'tcp(%.*s)'", dsn_qlen(n), a);
         host = a + 1;
         hlen = (size_t)(rb - host);
         const char *after = rb + 1, *end = a + n;
         if (after < end) {
             if (*after != ':')
-                return dsn_fail(err, errlen, "DSN: unexpected text after ']' in address 'tcp(%.*s)'",
+                return errbuf_set(err, errlen, "DSN: unexpected text after ']' in address 'tcp(%.*s)'",
                                 dsn_qlen(n), a);
             port = after + 1;
             plen = (size_t)(end - port);
@@ -164,7 +152,7 @@ static int dsn_parse_tcp(const char *a, size_t n, dsn *out, char *err, size_t er
         hlen = n;
         if (colon) {
             if (memchr(colon + 1, ':', n - (size_t)(colon + 1 - a)))
-                return dsn_fail(err, errlen,
+                return errbuf_set(err, errlen,
                                 "DSN: IPv6 address must be in brackets, as tcp([::1]:3306), got 'tcp(%.*s)'",
                                 dsn_qlen(n), a);
             hlen = (size_t)(colon - a);
@@ -172,19 +160,19 @@ static int dsn_parse_tcp(const char *a, size_t n, dsn *out, char *err, size_t er
             plen = n - hlen - 1;
         }
     }
-    if (hlen == 0) return dsn_fail(err, errlen, "DSN: address 'tcp(%.*s)' has no host", dsn_qlen(n), a);
+    if (hlen == 0) return errbuf_set(err, errlen, "DSN: address 'tcp(%.*s)' has no host", dsn_qlen(n), a);
     if (dsn_copy(out->host, sizeof out->host, host, hlen) < 0)
-        return dsn_fail(err, errlen, "DSN: host is longer than %zu bytes", sizeof out->host - 1);
+        return errbuf_set(err, errlen, "DSN: host is longer than %zu bytes", sizeof out->host - 1);
     if (port) {
-        if (plen == 0) return dsn_fail(err, errlen, "DSN: port is empty in 'tcp(%.*s)'", dsn_qlen(n), a);
+        if (plen == 0) return errbuf_set(err, errlen, "DSN: port is empty in 'tcp(%.*s)'", dsn_qlen(n), a);
         unsigned long v = 0;
         for (size_t i = 0; i < plen; i++) {
             if (!isdigit((unsigned char)port[i]))
-                return dsn_fail(err, errlen, "DSN: port '%.*s' is not a number", dsn_qlen(plen), port);
+                return errbuf_set(err, errlen, "DSN: port '%.*s' is not a number", dsn_qlen(plen), port);
             if (v <= 65535) v = v * 10 + (unsigned long)(port[i] - '0');
         }
         if (v == 0 || v > 65535)
-            return dsn_fail(err, errlen, "DSN: port '%.*s' is out of range", dsn_qlen(plen), port);
+            return errbuf_set(err, errlen, "DSN: port '%.*s' is out of range", dsn_qlen(plen), port);
         out->port = (unsigned)v;
     }
     return 0;
@@ -222,14 +210,14 @@ static int dsn_parse_params(const char *p, size_t n, dsn *out, char *err, size_t
         i += slen + (amp ? 1 : 0);
         if (slen == 0) continue; /* "?a=1&&b=2" or a trailing '&' */
         const char *eq = memchr(seg, '=', slen);
-        if (!eq) return dsn_fail(err, errlen, "DSN: parameter '%.*s' has no '=value'", dsn_qlen(slen), seg);
+        if (!eq) return errbuf_set(err, errlen, "DSN: parameter '%.*s' has no '=value'", dsn_qlen(slen), seg);
         size_t klen = (size_t)(eq - seg), vlen = slen - klen - 1;
         const char *val = eq + 1;
-        if (klen == 0) return dsn_fail(err, errlen, "DSN: a parameter has an empty name");
+        if (klen == 0) return errbuf_set(err, errlen, "DSN: a parameter has an empty name");
         char buf[64];
         long dlen = dsn_unescape(val, vlen, 1, buf, sizeof buf);
         if (dlen == -1)
-            return dsn_fail(err, errlen, "DSN: parameter '%.*s': bad %%-escape in '%.*s'", dsn_qlen(klen),
+            return errbuf_set(err, errlen, "DSN: parameter '%.*s': bad %%-escape in '%.*s'", dsn_qlen(klen),
                             seg, dsn_qlen(vlen), val);
         unsigned *target = NULL;
         if (klen == 7 && memcmp(seg, "timeout", 7) == 0) target = &out->connect_timeout_s;
@@ -237,7 +225,7 @@ static int dsn_parse_params(const char *p, size_t n, dsn *out, char *err, size_t
         else if (klen == 12 && memcmp(seg, "writeTimeout", 12) == 0) target = &out->write_timeout_s;
         if (!target) continue; /* charset, parseTime, loc, ...: accepted, not used (dsn.h) */
         if (dlen < 0 || dsn_duration(buf, (size_t)dlen, target) < 0)
-            return dsn_fail(err, errlen, "DSN: parameter '%.*s': bad duration '%.*s'", dsn_qlen(klen), seg,
+            return errbuf_set(err, errlen, "DSN: parameter '%.*s': bad duration '%.*s'", dsn_qlen(klen), seg,
                             dsn_qlen(vlen), val);
     }
     return 0;
@@ -249,19 +237,19 @@ int dsn_parse(const char *text, dsn *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     out->port = 3306;
     if (err && errlen) err[0] = '\0';
-    if (!text || !text[0]) return dsn_fail(err, errlen, "DSN: is empty");
+    if (!text || !text[0]) return errbuf_set(err, errlen, "DSN: is empty");
     size_t len = strnlen(text, DSN_TEXT_MAX + 1);
-    if (len > DSN_TEXT_MAX) return dsn_fail(err, errlen, "DSN: is longer than %d bytes", DSN_TEXT_MAX);
+    if (len > DSN_TEXT_MAX) return errbuf_set(err, errlen, "DSN: is longer than %d bytes", DSN_TEXT_MAX);
     if (!memchr(text, '@', len))
-        return dsn_fail(err, errlen, "DSN: missing '@' between credentials and address");
+        return errbuf_set(err, errlen, "DSN: missing '@' between credentials and address");
 
     const char *at, *open, *close;
     if (dsn_find_address(text, len, &at, &open, &close) < 0) {
         /* Nothing after the '@' can be quoted safely here: with the structure
          * unknown, a password holding '@' could be mistaken for the address. */
         if (text[len - 1] == ')')
-            return dsn_fail(err, errlen, "DSN: missing '/' (and database name) after the address");
-        return dsn_fail(err, errlen,
+            return errbuf_set(err, errlen, "DSN: missing '/' (and database name) after the address");
+        return errbuf_set(err, errlen,
                         "DSN: missing address: expected user:password@tcp(host:port)/dbname "
                         "or user:password@unix(path)/dbname");
     }
@@ -270,12 +258,12 @@ int dsn_parse(const char *text, dsn *out, char *err, size_t errlen) {
     size_t clen = (size_t)(at - text);
     const char *colon = memchr(text, ':', clen);
     size_t ulen = colon ? (size_t)(colon - text) : clen;
-    if (ulen == 0) return dsn_fail(err, errlen, "DSN: user name is empty");
+    if (ulen == 0) return errbuf_set(err, errlen, "DSN: user name is empty");
     if (dsn_copy(out->user, sizeof out->user, text, ulen) < 0)
-        return dsn_fail(err, errlen, "DSN: user name is longer than %zu bytes", sizeof out->user - 1);
+        return errbuf_set(err, errlen, "DSN: user name is longer than %zu bytes", sizeof out->user - 1);
     if (colon && dsn_copy(out->password, sizeof out->password, colon + 1, clen - ulen - 1) < 0) {
         out->user[0] = '\0';
-        return dsn_fail(err, errlen, "DSN: password is longer than %zu bytes", sizeof out->password - 1);
+        return errbuf_set(err, errlen, "DSN: password is longer than %zu bytes", sizeof out->password - 1);
     }
 
     /* Address. */
@@ -283,15 +271,15 @@ int dsn_parse(const char *text, dsn *out, char *err, size_t errlen) {
     size_t nlen = (size_t)(open - net), alen = (size_t)(close - addr);
     int rc = 0;
     if (nlen == 4 && memcmp(net, "unix", 4) == 0) {
-        if (alen == 0) rc = dsn_fail(err, errlen, "DSN: address unix() has no socket path");
+        if (alen == 0) rc = errbuf_set(err, errlen, "DSN: address unix() has no socket path");
         else if (dsn_copy(out->socket, sizeof out->socket, addr, alen) < 0)
-            rc = dsn_fail(err, errlen, "DSN: socket path is longer than %zu bytes", sizeof out->socket - 1);
+            rc = errbuf_set(err, errlen, "DSN: socket path is longer than %zu bytes", sizeof out->socket - 1);
     } else if ((nlen == 3 && memcmp(net, "tcp", 3) == 0) ||
                (nlen == 4 && (memcmp(net, "tcp4", 4) == 0 || memcmp(net, "tcp6", 4) == 0))) {
         rc = dsn_parse_tcp(addr, alen, out, err, errlen);
     } else {
         size_t whole = (size_t)(close + 1 - net);
-        rc = dsn_fail(err, errlen, "DSN: address must be tcp(host:port) or unix(path), got '%.*s'",
+        rc = errbuf_set(err, errlen, "DSN: address must be tcp(host:port) or unix(path), got '%.*s'",
                       dsn_qlen(whole), net);
     }
 
@@ -301,15 +289,15 @@ int dsn_parse(const char *text, dsn *out, char *err, size_t errlen) {
     size_t dblen = (size_t)((q ? q : end) - db);
     if (rc == 0) {
         if (memchr(db, '/', dblen))
-            rc = dsn_fail(err, errlen, "DSN: database name '%.*s' contains '/'", dsn_qlen(dblen), db);
+            rc = errbuf_set(err, errlen, "DSN: database name '%.*s' contains '/'", dsn_qlen(dblen), db);
         else {
             long d = dsn_unescape(db, dblen, 0, out->dbname, sizeof out->dbname);
             if (d == -1)
-                rc = dsn_fail(err, errlen, "DSN: database name '%.*s' has a bad %%-escape", dsn_qlen(dblen), db);
+                rc = errbuf_set(err, errlen, "DSN: database name '%.*s' has a bad %%-escape", dsn_qlen(dblen), db);
             else if (d >= 0 && memchr(out->dbname, '\0', (size_t)d))
-                rc = dsn_fail(err, errlen, "DSN: database name '%.*s' decodes to a NUL byte", dsn_qlen(dblen), db);
+                rc = errbuf_set(err, errlen, "DSN: database name '%.*s' decodes to a NUL byte", dsn_qlen(dblen), db);
             else if (d == -2)
-                rc = dsn_fail(err, errlen, "DSN: database name is longer than %zu bytes",
+                rc = errbuf_set(err, errlen, "DSN: database name is longer than %zu bytes",
                               sizeof out->dbname - 1);
         }
     }

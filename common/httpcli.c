@@ -324,8 +324,9 @@ static int httpcli_fill(httpcli_reader *r) {
  * Returns the line, or NULL on EOF/error/too long. */
 static char *httpcli_line(httpcli_reader *r, size_t max) {
     for (;;) {
-        char *start = r->buf + r->pos;
-        char *nl = r->len > r->pos ? memchr(start, '\n', r->len - r->pos) : NULL;
+        /* buf stays NULL until the first byte arrives. */
+        char *start = r->buf ? r->buf + r->pos : NULL;
+        char *nl = start && r->len > r->pos ? memchr(start, '\n', r->len - r->pos) : NULL;
         if (nl) {
             *nl = '\0';
             if (nl > start && nl[-1] == '\r') nl[-1] = '\0';

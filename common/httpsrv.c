@@ -87,6 +87,9 @@ httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t err
         "max_request_size",    HTTPSRV_MAX_REQUEST_SIZE,
         "request_timeout_ms",  HTTPSRV_REQUEST_TIMEOUT_MS,
         "enable_directory_listing", "no",
+        /* Paths stay as sent: a %00 would otherwise cut a gid short. No
+         * route needs an escaped path; query values are decoded on reading. */
+        "decode_url",          "no",
         NULL,
     };
     struct mg_callbacks cb;

@@ -16,6 +16,7 @@
 
 #include "httpsrv.h"
 #include "log.h"
+#include "jsoncheck.h"
 #include "parse.h"
 
 #define API_HTTP_BODY_MAX (1024 * 1024)
@@ -26,6 +27,8 @@ struct api_http {
     httpsrv *srv;
     svc *v;
 };
+
+
 
 /* ---- replies ---- */
 
@@ -88,6 +91,11 @@ static json_t *read_object(struct mg_connection *c) {
     char *body = read_body(c, &len);
     if (!body) return NULL;
     json_error_t jerr;
+    if (!json_depth_ok(body, len, JSON_MAX_DEPTH)) {
+        free(body);
+        httpsrv_reply_error(c, 400, "malformed JSON: nested deeper than 32 levels");
+        return NULL;
+    }
     json_t *o = json_loadb(body, len, 0, &jerr);
     free(body);
     if (!o || !json_is_object(o)) {
@@ -173,6 +181,11 @@ static void ep_gid_op(struct mg_connection *c, svc *v,
 static int query_str(struct mg_connection *c, const char *name, char *buf, size_t len) {
     buf[0] = '\0';
     int n = httpsrv_query(c, name, buf, len);
+    if (n > 0 && strlen(buf) != (size_t)n) {
+        buf[0] = '\0';
+        httpsrv_reply_error(c, 400, "%s: contains a NUL byte", name);
+        return -1;
+    }
     if (n > 0) return 1;
     if (n == 0) return 0;
     buf[0] = '\0';

@@ -64,13 +64,16 @@ static void random_bytes(void *buf, size_t n) {
     }
 }
 
-/* The lease a claim takes: DTM pushes next_cron_time by RetryInterval. The
- * engine knows the configured base interval; a transaction with no options
- * of its own asks for exactly that. */
+/* The lease a claim takes: DTM pushes next_cron_time by RetryInterval. cdtm
+ * takes at least one round's budget too, so that with a RetryInterval shorter
+ * than RequestTimeout another instance cannot claim a round still running.
+ * A transaction with no options of its own asks for exactly these. */
 static int64_t cron_lease(engine *e) {
     trans_global *probe = trans_new("", "saga");
     int64_t lease = probe ? engine_base_interval(e, probe) : 10;
+    int64_t round = probe ? engine_round_secs(e, probe) : 5;
     trans_free(probe);
+    if (lease < round) lease = round;
     return lease > 0 ? lease : 10;
 }
 

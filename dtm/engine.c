@@ -63,11 +63,15 @@ int64_t engine_base_interval(const engine *e, const trans_global *t) {
     return e->cfg.retry_interval_s;
 }
 
-static long engine_budget_ms(const engine *e, const trans_global *t) {
+int64_t engine_round_secs(const engine *e, const trans_global *t) {
     /* DTM bounds a round by RequestTimeout + 2 s. */
     int64_t rt = t->opts.request_timeout > 0 ? t->opts.request_timeout : e->cfg.request_timeout_s;
     if (rt > 3600) rt = 3600;
-    return (long)(rt + 2) * 1000;
+    return rt + 2;
+}
+
+static long engine_budget_ms(const engine *e, const trans_global *t) {
+    return (long)engine_round_secs(e, t) * 1000;
 }
 
 /* ---- the round loop ---- */

@@ -39,6 +39,9 @@ void engine_free(engine *e, int grace_ms);
 /* The base retry interval of t (dtm-protocol.md §4 "Retry policy"). */
 int64_t engine_base_interval(const engine *e, const trans_global *t);
 
+/* The longest one round of t may take: RequestTimeout + 2 s, as DTM. */
+int64_t engine_round_secs(const engine *e, const trans_global *t);
+
 /* Processes t (status submitted or aborting), taking ownership of it.
  * wait = 0: queues it and returns DTM_SUCCESS at once.
  * wait = 1: runs rounds inline until final or until a branch must be retried

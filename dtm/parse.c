@@ -19,12 +19,13 @@
  * text where a control character would break or inject a request. */
 #include "parse.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dtmgimp.pb-c.h"
+#include "errbuf.h"
+#include "jsoncheck.h"
 
 /* Bounds of options that are not columns (seconds / counts). */
 #define PARSE_SECONDS_MAX 2592000   /* 30 days: intervals and timeouts */
@@ -85,15 +86,6 @@ static void input_free(parse_input *in) {
     free(in->extra_vals);
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- character checks ---- */
 
 static int utf8_valid(const char *s, size_t len) {
@@ -146,11 +138,11 @@ static int span_eq(span s, const char *lit) {
 /* A bounded, UTF-8 text field (custom_data, query_prepared, rollback_reason). */
 static int check_text(span s, const char *name, char *err, size_t errlen) {
     if (s.len > TRANS_TEXT_MAX) {
-        errf(err, errlen, "%s: %zu bytes, at most %d", name, s.len, TRANS_TEXT_MAX);
+        errbuf_set(err, errlen, "%s: %zu bytes, at most %d", name, s.len, TRANS_TEXT_MAX);
         return -1;
     }
     if (memchr(s.p, '\0', s.len) || !utf8_valid(s.p, s.len)) {
-        errf(err, errlen, "%s: must be UTF-8 text without NUL", name);
+        errbuf_set(err, errlen, "%s: must be UTF-8 text without NUL", name);
         return -1;
     }
     return 0;
@@ -161,12 +153,12 @@ static int check_text(span s, const char *name, char *err, size_t errlen) {
 static int check_url(span s, const char *steps, size_t i, const char *key, char *err,
                      size_t errlen) {
     if (s.len > TRANS_URL_MAX) {
-        errf(err, errlen, "%s[%zu].%s: URL of %zu bytes, at most %d", steps, i, key, s.len,
+        errbuf_set(err, errlen, "%s[%zu].%s: URL of %zu bytes, at most %d", steps, i, key, s.len,
              TRANS_URL_MAX);
         return -1;
     }
     if (!printable(s, 0)) {
-        errf(err, errlen, "%s[%zu].%s: URL must be printable ASCII without spaces", steps, i, key);
+        errbuf_set(err, errlen, "%s[%zu].%s: URL must be printable ASCII without spaces", steps, i, key);
         return -1;
     }
     return 0;
@@ -180,19 +172,19 @@ static const char *const KNOWN_TYPES[] = {"saga", "tcc", "msg", "xa", "workflow"
 static svc_rc check_header_fields(const parse_input *in, char *err, size_t errlen) {
     const parse_names *nm = in->names;
     if (in->gid.len == 0) {
-        errf(err, errlen, "%s: missing or empty", nm->gid);
+        errbuf_set(err, errlen, "%s: missing or empty", nm->gid);
         return SVC_BAD_REQUEST;
     }
     if (in->gid.len > TRANS_GID_MAX) {
-        errf(err, errlen, "%s: %zu bytes, at most %d", nm->gid, in->gid.len, TRANS_GID_MAX);
+        errbuf_set(err, errlen, "%s: %zu bytes, at most %d", nm->gid, in->gid.len, TRANS_GID_MAX);
         return SVC_BAD_REQUEST;
     }
     if (!printable(in->gid, 0)) {
-        errf(err, errlen, "%s: must be printable ASCII without spaces", nm->gid);
+        errbuf_set(err, errlen, "%s: must be printable ASCII without spaces", nm->gid);
         return SVC_BAD_REQUEST;
     }
     if (in->trans_type.len == 0) {
-        errf(err, errlen, "%s: missing or empty", nm->trans_type);
+        errbuf_set(err, errlen, "%s: missing or empty", nm->trans_type);
         return SVC_BAD_REQUEST;
     }
     int known = 0;
@@ -200,22 +192,22 @@ static svc_rc check_header_fields(const parse_input *in, char *err, size_t errle
         if (span_eq(in->trans_type, KNOWN_TYPES[i])) known = 1;
     if (!known) {
         int shown = in->trans_type.len <= 64 && printable(in->trans_type, 1);
-        errf(err, errlen, "%s: unknown trans_type '%.*s'%s (want saga, tcc, msg, xa or workflow)",
+        errbuf_set(err, errlen, "%s: unknown trans_type '%.*s'%s (want saga, tcc, msg, xa or workflow)",
              nm->trans_type, shown ? (int)in->trans_type.len : 0, in->trans_type.p,
              shown ? "" : "...");
         return SVC_BAD_REQUEST;
     }
     if (!span_eq(in->trans_type, "saga")) {
-        errf(err, errlen, "trans_type '%.*s' is not supported by cdtm yet", (int)in->trans_type.len,
+        errbuf_set(err, errlen, "trans_type '%.*s' is not supported by cdtm yet", (int)in->trans_type.len,
              in->trans_type.p);
         return SVC_UNSUPPORTED;
     }
     if (span_eq(in->protocol, "json-rpc")) {
-        errf(err, errlen, "%s: 'json-rpc' is not supported by cdtm yet", nm->protocol);
+        errbuf_set(err, errlen, "%s: 'json-rpc' is not supported by cdtm yet", nm->protocol);
         return SVC_UNSUPPORTED;
     }
     if (!span_eq(in->protocol, "http") && !span_eq(in->protocol, "grpc")) {
-        errf(err, errlen, "%s: must be \"http\" or \"grpc\"", nm->protocol);
+        errbuf_set(err, errlen, "%s: must be \"http\" or \"grpc\"", nm->protocol);
         return SVC_BAD_REQUEST;
     }
     return SVC_OK;
@@ -231,30 +223,34 @@ static svc_rc check_options(const parse_input *in, char *err, size_t errlen) {
     };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         if (ints[i].v < 0 || ints[i].v > ints[i].max) {
-            errf(err, errlen, "%s: %lld is out of range 0..%lld", ints[i].name,
+            errbuf_set(err, errlen, "%s: %lld is out of range 0..%lld", ints[i].name,
                  (long long)ints[i].v, (long long)ints[i].max);
             return SVC_BAD_REQUEST;
         }
+    }
+    if (!json_depth_ok(in->custom_data.p, in->custom_data.len, JSON_MAX_DEPTH)) {
+        errbuf_set(err, errlen, "%s: nested deeper than 32 levels", nm->custom_data);
+        return SVC_BAD_REQUEST;
     }
     if (check_text(in->custom_data, nm->custom_data, err, errlen) ||
         check_text(in->query_prepared, nm->query_prepared, err, errlen) ||
         check_text(in->rollback_reason, nm->rollback_reason, err, errlen))
         return SVC_BAD_REQUEST;
     if (in->n_headers > TRANS_HEADERS_MAX) {
-        errf(err, errlen, "%s: %zu entries, at most %d", nm->branch_headers, in->n_headers,
+        errbuf_set(err, errlen, "%s: %zu entries, at most %d", nm->branch_headers, in->n_headers,
              TRANS_HEADERS_MAX);
         return SVC_BAD_REQUEST;
     }
     for (size_t i = 0; i < in->n_headers; i++) {
         span k = in->hdr_keys[i], v = in->hdr_vals[i];
         if (k.len == 0 || k.len > PARSE_HEADER_NAME_MAX || !token(k)) {
-            errf(err, errlen, "%s: '%.*s' is not a header name (1..%d token characters)",
+            errbuf_set(err, errlen, "%s: '%.*s' is not a header name (1..%d token characters)",
                  nm->branch_headers, printable(k, 1) && k.len <= 64 ? (int)k.len : 0, k.p ? k.p : "",
                  PARSE_HEADER_NAME_MAX);
             return SVC_BAD_REQUEST;
         }
         if (v.len > PARSE_HEADER_VALUE_MAX || !printable(v, 1)) {
-            errf(err, errlen, "%s: the value of '%.*s' must be printable ASCII of at most %d bytes",
+            errbuf_set(err, errlen, "%s: the value of '%.*s' must be printable ASCII of at most %d bytes",
                  nm->branch_headers, (int)k.len, k.p, PARSE_HEADER_VALUE_MAX);
             return SVC_BAD_REQUEST;
         }
@@ -264,7 +260,7 @@ static svc_rc check_options(const parse_input *in, char *err, size_t errlen) {
             !utf8_valid(in->extra_keys[i].p, in->extra_keys[i].len) ||
             memchr(in->extra_vals[i].p, '\0', in->extra_vals[i].len) ||
             !utf8_valid(in->extra_vals[i].p, in->extra_vals[i].len)) {
-            errf(err, errlen, "%s: keys and values must be UTF-8 text without NUL", nm->req_extra);
+            errbuf_set(err, errlen, "%s: keys and values must be UTF-8 text without NUL", nm->req_extra);
             return SVC_BAD_REQUEST;
         }
     }
@@ -289,11 +285,11 @@ static svc_rc set_req_extra(const parse_input *in, trans_global *t, char *err, s
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(o);
     if (!text) {
-        errf(err, errlen, "%s: cannot encode", in->names->req_extra);
+        errbuf_set(err, errlen, "%s: cannot encode", in->names->req_extra);
         return SVC_BAD_REQUEST;
     }
     if (strlen(text) > TRANS_TEXT_MAX) {
-        errf(err, errlen, "%s: %zu bytes as JSON, at most %d", in->names->req_extra, strlen(text),
+        errbuf_set(err, errlen, "%s: %zu bytes as JSON, at most %d", in->names->req_extra, strlen(text),
              TRANS_TEXT_MAX);
         free(text);
         return SVC_BAD_REQUEST;
@@ -309,7 +305,7 @@ static svc_rc step_url(const parse_input *in, json_t *step, size_t i, const char
                        char *err, size_t errlen) {
     json_t *v = json_object_get(step, key);
     if (!v) {
-        errf(err, errlen, "%s[%zu]: missing \"%s\"", in->names->steps, i, key);
+        errbuf_set(err, errlen, "%s[%zu]: missing \"%s\"", in->names->steps, i, key);
         return SVC_BAD_REQUEST;
     }
     out->p = json_string_value(v);
@@ -321,16 +317,16 @@ static svc_rc step_url(const parse_input *in, json_t *step, size_t i, const char
 static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size_t errlen) {
     const parse_names *nm = in->names;
     if (!in->steps) {
-        errf(err, errlen, "%s: missing (a saga needs an array of steps)", nm->steps);
+        errbuf_set(err, errlen, "%s: missing (a saga needs an array of steps)", nm->steps);
         return SVC_BAD_REQUEST;
     }
     if (!json_is_array(in->steps)) {
-        errf(err, errlen, "%s: must be an array of objects", nm->steps);
+        errbuf_set(err, errlen, "%s: must be an array of objects", nm->steps);
         return SVC_BAD_REQUEST;
     }
     size_t n = json_array_size(in->steps);
     if (n > TRANS_STEPS_MAX) {
-        errf(err, errlen, "%s: %zu steps, at most %d", nm->steps, n, TRANS_STEPS_MAX);
+        errbuf_set(err, errlen, "%s: %zu steps, at most %d", nm->steps, n, TRANS_STEPS_MAX);
         return SVC_BAD_REQUEST;
     }
     svc_rc rc = SVC_BAD_REQUEST;
@@ -340,7 +336,7 @@ static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size
     const uint8_t **pp = calloc(n ? n : 1, sizeof *pp);
     size_t *plen = calloc(n ? n : 1, sizeof *plen);
     if (!actions || !comps || !pays || !pp || !plen) {
-        errf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         rc = SVC_ERROR;
         goto out;
     }
@@ -349,7 +345,7 @@ static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size
     for (size_t i = 0; i < n; i++) {
         json_t *step = json_array_get(in->steps, i);
         if (!json_is_object(step)) {
-            errf(err, errlen, "%s: must be an array of objects (%s[%zu] is not)", nm->steps,
+            errbuf_set(err, errlen, "%s: must be an array of objects (%s[%zu] is not)", nm->steps,
                  nm->steps, i);
             goto out;
         }
@@ -357,7 +353,7 @@ static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size
         json_t *v;
         json_object_foreach(step, key, v) {
             if (!json_is_string(v)) {
-                errf(err, errlen, "%s[%zu].%.64s: must be a string", nm->steps, i, key);
+                errbuf_set(err, errlen, "%s[%zu].%.64s: must be a string", nm->steps, i, key);
                 goto out;
             }
         }
@@ -373,13 +369,13 @@ static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size
             pays[np++] = (span){json_string_value(d), json_string_length(d)};
     }
     if (np != n) {
-        errf(err, errlen, "%s: %zu payload(s) for %zu step(s): give one per step", nm->payloads, np,
+        errbuf_set(err, errlen, "%s: %zu payload(s) for %zu step(s): give one per step", nm->payloads, np,
              n);
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
         if (pays[i].len > TRANS_PAYLOAD_MAX) {
-            errf(err, errlen, "%s[%zu]: %zu bytes, at most %d", nm->payloads, i, pays[i].len,
+            errbuf_set(err, errlen, "%s[%zu]: %zu bytes, at most %d", nm->payloads, i, pays[i].len,
                  TRANS_PAYLOAD_MAX);
             goto out;
         }
@@ -387,14 +383,14 @@ static svc_rc build_saga(const parse_input *in, trans_global *t, char *err, size
         plen[i] = pays[i].len;
     }
     if (trans_gen_saga_branches(t, n, actions, comps, pp, plen) != 0) {
-        errf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         rc = SVC_ERROR;
         goto out;
     }
     t->n_steps = n;
     char cerr[512];
     if (trans_parse_saga_custom(t, cerr, sizeof cerr) != 0) {
-        errf(err, errlen, "%s", cerr); /* trans.c names gid and custom_data */
+        errbuf_set(err, errlen, "%s", cerr); /* trans.c names gid and custom_data */
         goto out;
     }
     rc = SVC_OK;
@@ -443,7 +439,7 @@ static svc_rc validate_build(const parse_input *in, int need_steps, trans_global
     snprintf(type, sizeof type, "%.*s", (int)in->trans_type.len, in->trans_type.p);
     trans_global *t = trans_new(gid, type);
     if (!t) {
-        errf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return SVC_ERROR;
     }
     snprintf(t->protocol, sizeof t->protocol, "%.*s", (int)in->protocol.len, in->protocol.p);
@@ -456,7 +452,18 @@ static svc_rc validate_build(const parse_input *in, int need_steps, trans_global
     t->opts.retry_interval = in->retry_interval;
     t->opts.retry_limit = in->retry_limit;
     rc = set_headers(in, t);
-    if (rc != SVC_OK) errf(err, errlen, "out of memory");
+    if (rc != SVC_OK) errbuf_set(err, errlen, "out of memory");
+    if (rc == SVC_OK) {
+        /* The options (branch headers included) are one varchar(1024) column. */
+        char *o = trans_options_json(&t->opts);
+        size_t olen = o ? strlen(o) : 0;
+        free(o);
+        if (olen > TRANS_TEXT_MAX) {
+            errbuf_set(err, errlen, "%s: the options take %zu bytes as JSON, at most %d",
+                 in->names->branch_headers, olen, TRANS_TEXT_MAX);
+            rc = SVC_BAD_REQUEST;
+        }
+    }
     if (rc == SVC_OK) rc = set_req_extra(in, t, err, errlen);
     if (rc == SVC_OK && need_steps) rc = build_saga(in, t, err, errlen);
     if (rc != SVC_OK) {
@@ -475,7 +482,7 @@ static int json_str(json_t *root, const char *key, span *out, char *err, size_t 
     *out = (span){"", 0};
     if (!v || json_is_null(v)) return 0;
     if (!json_is_string(v)) {
-        errf(err, errlen, "%s: must be a string", key);
+        errbuf_set(err, errlen, "%s: must be a string", key);
         return -1;
     }
     *out = (span){json_string_value(v), json_string_length(v)};
@@ -487,7 +494,7 @@ static int json_int(json_t *root, const char *key, int64_t *out, char *err, size
     *out = 0;
     if (!v || json_is_null(v)) return 0;
     if (!json_is_integer(v)) {
-        errf(err, errlen, "%s: must be an integer", key);
+        errbuf_set(err, errlen, "%s: must be an integer", key);
         return -1;
     }
     *out = (int64_t)json_integer_value(v);
@@ -499,7 +506,7 @@ static int json_bool(json_t *root, const char *key, int *out, char *err, size_t 
     *out = 0;
     if (!v || json_is_null(v)) return 0;
     if (!json_is_boolean(v)) {
-        errf(err, errlen, "%s: must be true or false", key);
+        errbuf_set(err, errlen, "%s: must be true or false", key);
         return -1;
     }
     *out = json_is_true(v);
@@ -514,25 +521,25 @@ static int json_map(json_t *root, const char *key, span **keys, span **vals, siz
     *n = 0;
     if (!v || json_is_null(v)) return 0;
     if (!json_is_object(v)) {
-        errf(err, errlen, "%s: must be an object of strings", key);
+        errbuf_set(err, errlen, "%s: must be an object of strings", key);
         return -1;
     }
     size_t size = json_object_size(v);
     if (size > max) {
-        errf(err, errlen, "%s: %zu entries, at most %zu", key, size, max);
+        errbuf_set(err, errlen, "%s: %zu entries, at most %zu", key, size, max);
         return -1;
     }
     *keys = calloc(size + 1, sizeof **keys);
     *vals = calloc(size + 1, sizeof **vals);
     if (!*keys || !*vals) {
-        errf(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     const char *k;
     json_t *e;
     json_object_foreach(v, k, e) {
         if (!json_is_string(e)) {
-            errf(err, errlen, "%s.%.64s: must be a string", key, k);
+            errbuf_set(err, errlen, "%s.%.64s: must be a string", key, k);
             return -1;
         }
         (*keys)[*n] = (span){k, strlen(k)};
@@ -550,10 +557,14 @@ svc_rc parse_trans_json(const char *body, size_t len, int need_steps, trans_glob
     *out = NULL;
     json_error_t jerr;
     /* JSON_ALLOW_NUL: a payload may hold \u0000 (Go accepts it); fields that
-     * must not are checked by length. jansson bounds nesting depth itself. */
+     * must not are checked by length. Depth is checked first (jsoncheck.h). */
+    if (body && !json_depth_ok(body, len, JSON_MAX_DEPTH)) {
+        errbuf_set(err, errlen, "malformed JSON: nested deeper than 32 levels");
+        return SVC_BAD_REQUEST;
+    }
     json_t *root = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &jerr);
     if (!root) {
-        errf(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+        errbuf_set(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
              jerr.column);
         return SVC_BAD_REQUEST;
     }
@@ -563,7 +574,7 @@ svc_rc parse_trans_json(const char *body, size_t len, int need_steps, trans_glob
     in.names = &JSON_NAMES;
     in.step_data = 1;
     if (!json_is_object(root)) {
-        errf(err, errlen, "request body: must be a JSON object");
+        errbuf_set(err, errlen, "request body: must be a JSON object");
         goto out;
     }
     int conc = 0;
@@ -590,20 +601,20 @@ svc_rc parse_trans_json(const char *body, size_t len, int need_steps, trans_glob
     json_t *pl = json_object_get(root, "payloads");
     if (pl && !json_is_null(pl)) {
         if (!json_is_array(pl)) {
-            errf(err, errlen, "payloads: must be an array of strings");
+            errbuf_set(err, errlen, "payloads: must be an array of strings");
             goto out;
         }
         size_t n = json_array_size(pl); /* the count is checked against the steps */
         in.payloads = calloc(n + 1, sizeof *in.payloads);
         if (!in.payloads) {
-            errf(err, errlen, "out of memory");
+            errbuf_set(err, errlen, "out of memory");
             rc = SVC_ERROR;
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
             json_t *p = json_array_get(pl, i);
             if (!json_is_string(p)) {
-                errf(err, errlen, "payloads[%zu]: must be a string", i);
+                errbuf_set(err, errlen, "payloads[%zu]: must be a string", i);
                 goto out;
             }
             in.payloads[in.n_payloads++] = (span){json_string_value(p), json_string_length(p)};
@@ -623,7 +634,7 @@ svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_g
     *out = NULL;
     Dtmgimp__DtmRequest *r = dtmgimp__dtm_request__unpack(NULL, len, buf);
     if (!r) {
-        errf(err, errlen, "cannot decode DtmRequest");
+        errbuf_set(err, errlen, "cannot decode DtmRequest");
         return SVC_BAD_REQUEST;
     }
     svc_rc rc = SVC_BAD_REQUEST;
@@ -647,7 +658,7 @@ svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_g
         in.retry_interval = o->retryinterval;
         in.retry_limit = o->retrylimit;
         if (o->n_branchheaders > TRANS_HEADERS_MAX) {
-            errf(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.branch_headers,
+            errbuf_set(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.branch_headers,
                  o->n_branchheaders, TRANS_HEADERS_MAX);
             goto out;
         }
@@ -661,7 +672,7 @@ svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_g
         in.n_headers = o->n_branchheaders;
     }
     if (r->n_reqextra > PARSE_MAP_MAX) {
-        errf(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.req_extra, r->n_reqextra,
+        errbuf_set(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.req_extra, r->n_reqextra,
              PARSE_MAP_MAX);
         goto out;
     }
@@ -681,9 +692,13 @@ svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_g
     in.n_payloads = r->n_binpayloads;
     if (r->steps && r->steps[0]) {
         json_error_t jerr;
+        if (!json_depth_ok(r->steps, strlen(r->steps), JSON_MAX_DEPTH)) {
+            errbuf_set(err, errlen, "Steps: malformed JSON: nested deeper than 32 levels");
+            goto out;
+        }
         steps = json_loads(r->steps, 0, &jerr);
         if (!steps) {
-            errf(err, errlen, "Steps: malformed JSON: %s (line %d, column %d)", jerr.text,
+            errbuf_set(err, errlen, "Steps: malformed JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
             goto out;
         }
@@ -692,7 +707,7 @@ svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_g
     rc = validate_build(&in, need_steps, out, err, errlen);
     goto out;
 oom:
-    errf(err, errlen, "out of memory");
+    errbuf_set(err, errlen, "out of memory");
     rc = SVC_ERROR;
 out:
     input_free(&in);

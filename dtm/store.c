@@ -25,11 +25,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
 #include "log.h"
 
 struct store {
@@ -43,16 +43,6 @@ enum { TXR_DUP = 100, TXR_CONFLICT, TXR_NOT_FOUND, TXR_INVALID };
 
 #define BRANCH_ROWS_PER_INSERT 10 /* 6 bound values a row; db.c binds at most 64 */
 #define CLAIM_CANDIDATES 10
-
-static void store_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void store_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Maps what db_with_tx() returned onto a store_rc. */
 static store_rc tx_rc(int r) {
@@ -138,13 +128,13 @@ store_rc store_create_schema(store *s, char *err, size_t errlen) {
     char e[512];
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &rc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "create schema: %s", e);
+        errbuf_set(err, errlen, "create schema: %s", e);
         return STORE_ERR;
     }
     for (size_t i = 0; i < sizeof schema_ddl / sizeof schema_ddl[0]; i++) {
         rc = db_exec(c, schema_ddl[i], NULL, 0, NULL, e, sizeof e);
         if (rc != DB_OK) {
-            store_errf(err, errlen, "create schema: %s", e);
+            errbuf_set(err, errlen, "create schema: %s", e);
             db_release(s->pool, c);
             return STORE_ERR;
         }
@@ -263,7 +253,7 @@ static store_rc load_on(db_conn *c, const char *gid, int with_branches, trans_gl
                         one_global_row, &g, e, sizeof e);
     if (rc != DB_OK || g.oom) {
         trans_free(g.t);
-        store_errf(err, errlen, "gid %s: load: %s", gid, rc != DB_OK ? e : "out of memory");
+        errbuf_set(err, errlen, "gid %s: load: %s", gid, rc != DB_OK ? e : "out of memory");
         return STORE_ERR;
     }
     if (!g.t) return STORE_NOT_FOUND;
@@ -273,7 +263,7 @@ static store_rc load_on(db_conn *c, const char *gid, int with_branches, trans_gl
         rc = db_query(c, "SELECT " BRANCH_COLS " FROM trans_branch_op WHERE gid=? ORDER BY id", a,
                       1, branch_row, &br, e, sizeof e);
         if (rc != DB_OK || br.oom) {
-            store_errf(err, errlen, "gid %s: load branches: %s", gid,
+            errbuf_set(err, errlen, "gid %s: load branches: %s", gid,
                        rc != DB_OK ? e : "out of memory");
             trans_free(t);
             return STORE_ERR;
@@ -283,7 +273,7 @@ static store_rc load_on(db_conn *c, const char *gid, int with_branches, trans_gl
         /* The step orders are not columns: they live in custom_data. */
         t->n_steps = t->n_branches / 2;
         if (trans_parse_saga_custom(t, e, sizeof e) != 0) {
-            store_errf(err, errlen, "load: %s", e);
+            errbuf_set(err, errlen, "load: %s", e);
             trans_free(t);
             return STORE_ERR;
         }
@@ -299,7 +289,7 @@ store_rc store_load(store *s, const char *gid, int with_branches, trans_global *
     char e[512];
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &rc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "gid %s: load: %s", gid, e);
+        errbuf_set(err, errlen, "gid %s: load: %s", gid, e);
         return STORE_ERR;
     }
     store_rc r = load_on(c, gid, with_branches, out, err, errlen);
@@ -411,11 +401,11 @@ static int save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
 store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
     char *options = trans_options_json(&t->opts);
     if (!options) {
-        store_errf(err, errlen, "gid %s: save: out of memory", t->gid);
+        errbuf_set(err, errlen, "gid %s: save: out of memory", t->gid);
         return STORE_ERR;
     }
     if (strlen(options) > TRANS_TEXT_MAX) {
-        store_errf(err, errlen, "gid %s: save: the options are longer than %d bytes", t->gid,
+        errbuf_set(err, errlen, "gid %s: save: the options are longer than %d bytes", t->gid,
                    TRANS_TEXT_MAX);
         free(options);
         return STORE_ERR;
@@ -435,10 +425,10 @@ store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
         }
         t->age_s = 0;
     } else if (rc == STORE_DUP) {
-        store_errf(err, errlen, "gid %s: exists already", t->gid);
+        errbuf_set(err, errlen, "gid %s: exists already", t->gid);
         t->id = 0;
     } else {
-        store_errf(err, errlen, "gid %s: save: %s", t->gid,
+        errbuf_set(err, errlen, "gid %s: save: %s", t->gid,
                    r == TXR_INVALID ? "two branches share a branch_id and op" : e);
         t->id = 0;
     }
@@ -527,10 +517,10 @@ store_rc store_save_progress(store *s, trans_global *t, const char *old_status,
         for (size_t i = 0; i < t->n_branches; i++) t->branches[i].dirty = 0;
         t->next_cron_interval = next_interval_s;
     } else if (rc == STORE_CONFLICT) {
-        store_errf(err, errlen, "gid %s: not in status '%s' any more: another instance moved it",
+        errbuf_set(err, errlen, "gid %s: not in status '%s' any more: another instance moved it",
                    t->gid, old_status);
     } else {
-        store_errf(err, errlen, "gid %s: save progress (%s -> %s): %s", t->gid, old_status,
+        errbuf_set(err, errlen, "gid %s: save progress (%s -> %s): %s", t->gid, old_status,
                    t->status, e);
     }
     return rc;
@@ -543,7 +533,7 @@ store_rc store_change_status(store *s, const char *gid, const char *old_status,
     db_rc drc;
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "gid %s: change status: %s", gid, e);
+        errbuf_set(err, errlen, "gid %s: change status: %s", gid, e);
         return STORE_ERR;
     }
     const char *extra = strcmp(new_status, TS_SUCCEED) == 0  ? ", finish_time=NOW()"
@@ -566,11 +556,11 @@ store_rc store_change_status(store *s, const char *gid, const char *old_status,
     db_release(s->pool, c);
     store_rc r = tx_rc(rc);
     if (r == STORE_CONFLICT)
-        store_errf(err, errlen, "gid %s: not in status '%s'", gid, old_status);
+        errbuf_set(err, errlen, "gid %s: not in status '%s'", gid, old_status);
     else if (r == STORE_NOT_FOUND)
-        store_errf(err, errlen, "gid %s: no such transaction", gid);
+        errbuf_set(err, errlen, "gid %s: no such transaction", gid);
     else if (r == STORE_ERR)
-        store_errf(err, errlen, "gid %s: change status %s -> %s: %s", gid, old_status, new_status,
+        errbuf_set(err, errlen, "gid %s: change status %s -> %s: %s", gid, old_status, new_status,
                    e);
     return r;
 }
@@ -580,7 +570,7 @@ store_rc store_reset_cron_time(store *s, const char *gid, char *err, size_t errl
     db_rc drc;
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "gid %s: reset cron time: %s", gid, e);
+        errbuf_set(err, errlen, "gid %s: reset cron time: %s", gid, e);
         return STORE_ERR;
     }
     db_arg a[] = {DB_STR(gid)};
@@ -596,8 +586,8 @@ store_rc store_reset_cron_time(store *s, const char *gid, char *err, size_t errl
     }
     db_release(s->pool, c);
     store_rc r = tx_rc(rc);
-    if (r == STORE_NOT_FOUND) store_errf(err, errlen, "gid %s: no such transaction", gid);
-    else if (r == STORE_ERR) store_errf(err, errlen, "gid %s: reset cron time: %s", gid, e);
+    if (r == STORE_NOT_FOUND) errbuf_set(err, errlen, "gid %s: no such transaction", gid);
+    else if (r == STORE_ERR) errbuf_set(err, errlen, "gid %s: reset cron time: %s", gid, e);
     return r;
 }
 
@@ -623,9 +613,9 @@ store_rc store_add_branches(store *s, const char *gid, trans_branch *b, size_t n
     add_branches_ctx x = {gid, b, n};
     char e[512] = "";
     store_rc r = tx_rc(db_with_tx(s->pool, s->timeout_ms, add_branches_tx, &x, e, sizeof e));
-    if (r == STORE_CONFLICT) store_errf(err, errlen, "gid %s: the transaction is not prepared", gid);
-    else if (r == STORE_NOT_FOUND) store_errf(err, errlen, "gid %s: no such transaction", gid);
-    else if (r == STORE_ERR) store_errf(err, errlen, "gid %s: register branch: %s", gid, e);
+    if (r == STORE_CONFLICT) errbuf_set(err, errlen, "gid %s: the transaction is not prepared", gid);
+    else if (r == STORE_NOT_FOUND) errbuf_set(err, errlen, "gid %s: no such transaction", gid);
+    else if (r == STORE_ERR) errbuf_set(err, errlen, "gid %s: register branch: %s", gid, e);
     return r;
 }
 
@@ -653,7 +643,7 @@ store_rc store_claim_due(store *s, const char *owner, int64_t lease_s, trans_glo
     db_rc drc;
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "cron: %s", e);
+        errbuf_set(err, errlen, "cron: %s", e);
         return STORE_ERR;
     }
     candidates k = {.n = 0};
@@ -683,7 +673,7 @@ store_rc store_claim_due(store *s, const char *owner, int64_t lease_s, trans_glo
         }
     }
     db_release(s->pool, c);
-    if (r == STORE_ERR) store_errf(err, errlen, "cron: claim: %s", e);
+    if (r == STORE_ERR) errbuf_set(err, errlen, "cron: claim: %s", e);
     return r;
 }
 
@@ -728,7 +718,7 @@ store_rc store_list(store *s, const char *gid, const char *position, int limit,
         errno = 0;
         long long pos = strtoll(position, &end, 10);
         if (errno || *end || pos < 0) {
-            store_errf(err, errlen, "position '%.40s' is not a transaction id", position);
+            errbuf_set(err, errlen, "position '%.40s' is not a transaction id", position);
             return STORE_ERR;
         }
         len += (size_t)snprintf(sql + len, sizeof sql - len, " AND id < ?");
@@ -760,14 +750,14 @@ store_rc store_list(store *s, const char *gid, const char *position, int limit,
     db_rc drc;
     db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
     if (!c) {
-        store_errf(err, errlen, "list: %s", e);
+        errbuf_set(err, errlen, "list: %s", e);
         return STORE_ERR;
     }
     list_ctx x = {.arr = arr, .limit = (size_t)limit};
     int rc = db_query(c, sql, a, na, list_row, &x, e, sizeof e);
     db_release(s->pool, c);
     if (rc != DB_OK || x.oom) {
-        store_errf(err, errlen, "list: %s", rc != DB_OK ? e : "out of memory");
+        errbuf_set(err, errlen, "list: %s", rc != DB_OK ? e : "out of memory");
         return STORE_ERR;
     }
     if (x.seen > x.limit && next_position && next_len)

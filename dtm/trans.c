@@ -8,22 +8,13 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- small helpers ------------------------------------------------------ */
+#include "errbuf.h"
 
-static void trans_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void trans_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+/* ---- small helpers ------------------------------------------------------ */
 
 /* Copies src into a fixed buffer of `size` bytes, truncating. */
 static void copy_fixed(char *dst, size_t size, const char *src) {
@@ -211,7 +202,7 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
     json_error_t jerr;
     json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
-        trans_errf(err, errlen, "gid %s: custom_data is not a JSON object%s%s", t->gid,
+        errbuf_set(err, errlen, "gid %s: custom_data is not a JSON object%s%s", t->gid,
                    root ? "" : ": ", root ? "" : jerr.text);
         json_decref(root);
         return -1;
@@ -219,13 +210,13 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
     int rc = -1;
     json_t *conc = json_object_get(root, "concurrent");
     if (conc && !json_is_boolean(conc) && !json_is_null(conc)) {
-        trans_errf(err, errlen, "gid %s: custom_data: \"concurrent\" must be true or false", t->gid);
+        errbuf_set(err, errlen, "gid %s: custom_data: \"concurrent\" must be true or false", t->gid);
         goto out;
     }
     int concurrent = conc && json_is_true(conc);
     json_t *orders = json_object_get(root, "orders");
     if (orders && !json_is_object(orders) && !json_is_null(orders)) {
-        trans_errf(err, errlen, "gid %s: custom_data: \"orders\" must be an object", t->gid);
+        errbuf_set(err, errlen, "gid %s: custom_data: \"orders\" must be an object", t->gid);
         goto out;
     }
     if (!concurrent) {
@@ -235,7 +226,7 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
     t->n_orders = calloc(n ? n : 1, sizeof *t->n_orders);
     t->orders = calloc(n ? n : 1, sizeof *t->orders);
     if (!t->n_orders || !t->orders) {
-        trans_errf(err, errlen, "gid %s: out of memory", t->gid);
+        errbuf_set(err, errlen, "gid %s: out of memory", t->gid);
         goto out;
     }
     const char *key;
@@ -243,13 +234,13 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
     json_object_foreach(orders, key, list) {
         size_t step;
         if (parse_step_key(key, n, &step) != 0) {
-            trans_errf(err, errlen,
+            errbuf_set(err, errlen,
                        "gid %s: custom_data: orders key '%.32s' is not a step index in 0..%zu",
                        t->gid, key, n ? n - 1 : 0);
             goto out;
         }
         if (!json_is_array(list) || json_array_size(list) > n) {
-            trans_errf(err, errlen,
+            errbuf_set(err, errlen,
                        "gid %s: custom_data: orders[\"%s\"] must be an array of at most %zu step "
                        "indices", t->gid, key, n);
             goto out;
@@ -258,7 +249,7 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
         free(t->orders[step]);
         t->orders[step] = calloc(m ? m : 1, sizeof **t->orders);
         if (!t->orders[step]) {
-            trans_errf(err, errlen, "gid %s: out of memory", t->gid);
+            errbuf_set(err, errlen, "gid %s: out of memory", t->gid);
             goto out;
         }
         t->n_orders[step] = 0;
@@ -266,7 +257,7 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
             json_t *v = json_array_get(list, k);
             json_int_t j = json_is_integer(v) ? json_integer_value(v) : -1;
             if (j < 0 || (size_t)j >= n) {
-                trans_errf(err, errlen,
+                errbuf_set(err, errlen,
                            "gid %s: custom_data: orders[\"%s\"] holds %s, not a step index in "
                            "0..%zu", t->gid, key, json_is_integer(v) ? "an index out of range"
                                                                      : "a non-integer",
@@ -279,8 +270,8 @@ int trans_parse_saga_custom(trans_global *t, char *err, size_t errlen) {
     size_t at = 0;
     int cyc = orders_have_cycle(n, t->orders, t->n_orders, &at);
     if (cyc != 0) {
-        if (cyc < 0) trans_errf(err, errlen, "gid %s: out of memory", t->gid);
-        else trans_errf(err, errlen, "gid %s: custom_data: orders have a cycle through step %zu",
+        if (cyc < 0) errbuf_set(err, errlen, "gid %s: out of memory", t->gid);
+        else errbuf_set(err, errlen, "gid %s: custom_data: orders have a cycle through step %zu",
                         t->gid, at);
         goto out;
     }

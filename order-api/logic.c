@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsoncheck.h"
 #include "log.h"
 #include "order.pb-c.h"
 #include "stock.pb-c.h"
@@ -70,6 +71,8 @@ static void name_overflowing_field(const char *body, size_t len, const json_erro
              je->column);
 }
 
+
+
 int order_parse_quick_create(const char *body, size_t len, order_req *out, char *err,
                              size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -78,6 +81,10 @@ int order_parse_quick_create(const char *body, size_t len, order_req *out, char 
         return -1;
     }
     json_error_t je;
+    if (!json_depth_ok(body, len, JSON_MAX_DEPTH)) {
+        snprintf(err, errlen, "malformed JSON: nested deeper than 32 levels");
+        return -1;
+    }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (json_error_code(&je) == json_error_numeric_overflow)

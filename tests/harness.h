@@ -53,6 +53,14 @@ int h_finish(const char *name);
 /* Prints a test's step name ("== barrier_skips_hanging_action"). */
 void h_step(const char *name);
 
+/* ---- time (harness_proc.c) ---- */
+
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long h_now_ms(void);
+
+/* Sleeps ms milliseconds: between polls, never as a wait on its own. */
+void h_sleep_ms(int ms);
+
 /* ---- processes (harness_proc.c) ---- */
 
 /* Path of a built executable ("order-srv" -> $CDTM_BIN_DIR/order-srv). */

@@ -32,13 +32,13 @@ void h_step(const char *name) {
 
 /* ---- time ---- */
 
-static long long now_ms(void) {
+long long h_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int ms) {
+void h_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -78,10 +78,10 @@ int h_free_port(void) {
 }
 
 int h_wait_port(int port, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
         if (h_port_open(port)) return 0;
-        sleep_ms(50);
+        h_sleep_ms(50);
     }
     return h_port_open(port) ? 0 : -1;
 }
@@ -113,14 +113,14 @@ pid_t h_spawn(char *const argv[], char *const env[], const char *log_path) {
 int h_stop(pid_t pid, int sig, int timeout_ms) {
     if (pid <= 0) return -1;
     kill(pid, sig);
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = h_now_ms() + timeout_ms;
     int status;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) return status;
         if (r < 0) return -1;
-        if (now_ms() >= deadline) break;
-        sleep_ms(20);
+        if (h_now_ms() >= deadline) break;
+        h_sleep_ms(20);
     }
     kill(pid, SIGKILL);
     return waitpid(pid, &status, 0) == pid ? status : -1;

@@ -17,17 +17,6 @@
 
 static db_pool *admin; /* root, no database: setup and observation */
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* A pool of at most max_conns on TEST_DB. */
 static db_pool *pool_of(int max_conns) {
     dsn d;
@@ -228,21 +217,21 @@ typedef struct {
 static void *hold_conn(void *arg) {
     holder *h = arg;
     char err[256];
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     db_conn *c = db_acquire(h->p, h->timeout_ms, &h->rc, err, sizeof err);
-    h->waited_ms = now_ms() - t0;
+    h->waited_ms = h_now_ms() - t0;
     h->got = c != NULL;
     if (!c) return NULL;
     atomic_fetch_add(h->held, 1);
-    long long deadline = now_ms() + 20000;
-    while (!atomic_load(h->release) && now_ms() < deadline) sleep_ms(10);
+    long long deadline = h_now_ms() + 20000;
+    while (!atomic_load(h->release) && h_now_ms() < deadline) h_sleep_ms(10);
     db_release(h->p, c);
     return NULL;
 }
 
 static int wait_held(atomic_int *held, int want) {
-    long long deadline = now_ms() + 10000;
-    while (atomic_load(held) < want && now_ms() < deadline) sleep_ms(10);
+    long long deadline = h_now_ms() + 10000;
+    while (atomic_load(held) < want && h_now_ms() < deadline) h_sleep_ms(10);
     return atomic_load(held) >= want;
 }
 
@@ -267,7 +256,7 @@ static void pool_limit(void) {
 
     /* A fourth with a longer timeout gets the connection the first frees. */
     pthread_create(&t[3], NULL, hold_conn, &h[3]);
-    sleep_ms(200);
+    h_sleep_ms(200);
     atomic_store(&rel1, 1);
     pthread_join(t[0], NULL);
     CHECK(wait_held(&held, 3));
@@ -349,10 +338,10 @@ static void restart(void) {
     CHECK_EQ_INT(db_exec(held, "select 1", NULL, 0, NULL, err, sizeof err), DB_ECONN);
     db_release(p, held); /* ...and is closed on release. */
     /* While the server is down, acquiring gives up with DB_ECONN. */
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     CHECK(db_acquire(p, 300, &rc, err, sizeof err) == NULL);
     CHECK_EQ_INT(rc, DB_ECONN);
-    CHECK(now_ms() - t0 < 5000);
+    CHECK(h_now_ms() - t0 < 5000);
 
     /* Start the server in the background: db_with_tx keeps trying to
      * connect until it is back. */
@@ -362,12 +351,12 @@ static void restart(void) {
     unlink(done);
     CHECK_EQ_INT(h_sh("(\"%s/scripts/mariadb.sh\" start >/dev/null 2>&1; echo $? >%s.tmp; "
                       "mv %s.tmp %s) &", root ? root : ".", done, done, done), 0);
-    t0 = now_ms();
+    t0 = h_now_ms();
     CHECK_EQ_INT(db_with_tx(p, 60000, insert_tx, "after-restart", err, sizeof err), 0);
-    printf("  reconnected after %lld ms\n", now_ms() - t0);
+    printf("  reconnected after %lld ms\n", h_now_ms() - t0);
     /* Let the start script finish (it loads the schemas) before going on. */
-    long long deadline = now_ms() + 60000;
-    while (access(done, F_OK) != 0 && now_ms() < deadline) sleep_ms(50);
+    long long deadline = h_now_ms() + 60000;
+    while (access(done, F_OK) != 0 && h_now_ms() < deadline) h_sleep_ms(50);
     FILE *f = fopen(done, "r");
     int code = -1;
     if (f) {

@@ -39,17 +39,6 @@ static rpccli *g_cli;
 static char g_grpc_target[64];
 static char g_prefix[32]; /* gids of this run: "api-<pid>-" */
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static const char *gid_of(const char *name) {
     static __thread char buf[8][160];
     static __thread int k;
@@ -259,8 +248,8 @@ static void submit_saga_succeeds_with_dtm_rows(void) {
     expect(st, j, 200, "dtm_result", "SUCCESS", "submit async");
     json_decref(j);
     free(body);
-    long long deadline = now_ms() + 10000;
-    while (strcmp(status_of(gid), "succeed") != 0 && now_ms() < deadline) sleep_ms(50);
+    long long deadline = h_now_ms() + 10000;
+    while (strcmp(status_of(gid), "succeed") != 0 && h_now_ms() < deadline) h_sleep_ms(50);
     CHECK_EQ_STR(status_of(gid), "succeed");
 }
 

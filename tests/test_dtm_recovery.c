@@ -57,17 +57,6 @@ typedef struct {
 
 /* ---- time ------------------------------------------------------------- */
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- processes -------------------------------------------------------- */
 
 static pid_t start_service(const char *exe, const char *db, int port) {
@@ -150,7 +139,7 @@ static json_t *http_get_json(int port, const char *path) {
 static const char *query_status(int port, const char *gid, json_t **full) {
     static __thread char st[32];
     char path[256];
-    snprintf(path, sizeof path, "/api/dtmsvr/query?gid=%s", gid);
+    snprintf(path, sizeof path, "/api/dtmsvr/query?gid=%.200s", gid);
     json_t *j = http_get_json(port, path);
     const char *s = json_string_value(json_object_get(json_object_get(j, "transaction"), "status"));
     snprintf(st, sizeof st, "%s", s ? s : "");
@@ -210,7 +199,7 @@ static int64_t active_orders(const char *gid) {
 
 /* Polls until every gid is final in `query`, or the deadline passes. */
 static int wait_final(const coord *c, char gids[][64], int n, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = h_now_ms() + timeout_ms;
     for (;;) {
         int done = 0;
         for (int i = 0; i < n; i++) {
@@ -218,8 +207,8 @@ static int wait_final(const coord *c, char gids[][64], int n, int timeout_ms) {
             done += strcmp(st, "succeed") == 0 || strcmp(st, "failed") == 0;
         }
         if (done == n) return 0;
-        if (now_ms() > deadline) return -1;
-        sleep_ms(200);
+        if (h_now_ms() > deadline) return -1;
+        h_sleep_ms(200);
     }
 }
 
@@ -248,9 +237,9 @@ static void killed_mid_deduct_then_restarted_finishes(coord *a) {
     CHECK(submit_order_saga(a, gids[3], GOODS_SCARCE, 5)); /* more than the stock: rolls back */
 
     /* Wait until the three orders exist and their deductions are blocked. */
-    long long deadline = now_ms() + 20000;
+    long long deadline = h_now_ms() + 20000;
     int64_t orders = 0, waiting = 0;
-    while (now_ms() < deadline) {
+    while (h_now_ms() < deadline) {
         orders = h_db_int(g.root, 0, "SELECT COUNT(*) FROM `dtm-gozero-order`.`order` WHERE gid IN "
                                      "('%s','%s','%s')", gids[0], gids[1], gids[2]);
         waiting = h_db_int(g.root, 0, "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
@@ -258,7 +247,7 @@ static void killed_mid_deduct_then_restarted_finishes(coord *a) {
         if (orders == 3 && waiting >= 3) break;
         /* Not faster: INNODB_TRX is a cache that is refreshed only when it
          * was last read more than 0.1 s ago, so quick polls see it frozen. */
-        sleep_ms(250);
+        h_sleep_ms(250);
     }
     CHECK_EQ_INT(orders, 3);
     CHECK(waiting >= 3);
@@ -326,9 +315,9 @@ static void killed_mid_compensation_then_restarted_rolls_back(coord *a) {
     /* Wait until the hanging compensation has been received. */
     char path[256];
     snprintf(path, sizeof path, "/calls?gid=%s", gid);
-    long long deadline = now_ms() + 15000;
+    long long deadline = h_now_ms() + 15000;
     int hanging = 0;
-    while (!hanging && now_ms() < deadline) {
+    while (!hanging && h_now_ms() < deadline) {
         json_t *calls = http_get_json(g.busi_http, path);
         size_t i;
         json_t *c;
@@ -337,7 +326,7 @@ static void killed_mid_compensation_then_restarted_rolls_back(coord *a) {
             if (m && strcmp(m, "TransInRevert") == 0) hanging = 1;
         }
         json_decref(calls);
-        if (!hanging) sleep_ms(50);
+        if (!hanging) h_sleep_ms(50);
     }
     CHECK(hanging);
     h_stop(a->pid, SIGKILL, 5000);
@@ -385,7 +374,7 @@ static void two_coordinators_share_one_store(coord *a, coord *b) {
     h_db_exec(g.root, "INSERT INTO `dtm-gozero-stock`.stock (goods_id, num) VALUES (%d, %d)",
               GOODS_SHARED, SHARED_STOCK);
     int submitted = 0, asked = 0;
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     for (int i = 0; i < N_SHARED; i++) {
         char gid[64];
         snprintf(gid, sizeof gid, "%s-s%03d", g.prefix, i);
@@ -403,17 +392,17 @@ static void two_coordinators_share_one_store(coord *a, coord *b) {
     CHECK_EQ_INT(submitted, N_SHARED);
     /* 399 units asked for, 250 in stock: some sagas must roll back. */
     CHECK(asked > SHARED_STOCK);
-    long long deadline = now_ms() + 120000;
+    long long deadline = h_now_ms() + 120000;
     int64_t final = 0;
-    while (now_ms() < deadline) {
+    while (h_now_ms() < deadline) {
         final = h_db_int(g.root, -1, "SELECT COUNT(*) FROM " STORE_DB ".trans_global WHERE gid LIKE "
                                      "'%s-s%%' AND status IN ('succeed', 'failed')", g.prefix);
         if (final == N_SHARED) break;
-        sleep_ms(200);
+        h_sleep_ms(200);
     }
     CHECK_EQ_INT(final, N_SHARED);
     printf("   %d sagas final in %lld ms; %" PRId64 " of them resumed by a cron\n", N_SHARED,
-           now_ms() - t0,
+           h_now_ms() - t0,
            h_db_int(g.root, -1, "SELECT COUNT(*) FROM " STORE_DB ".trans_global WHERE gid LIKE "
                                 "'%s-s%%' AND owner <> ''", g.prefix));
 

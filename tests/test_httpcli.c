@@ -24,11 +24,6 @@ static int srv_port;
 static atomic_int srv_accepts;   /* connections accepted */
 static atomic_int srv_requests;  /* requests served */
 
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
@@ -106,7 +101,7 @@ static void *serve_conn(void *arg) {
             send_str(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: y\r\n\r\n");
         } else if (strcmp(path, "/slow") == 0) {
-            sleep_ms(1500);
+            h_sleep_ms(1500);
             send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow");
         } else if (strcmp(path, "/big") == 0 || strcmp(path, "/bigchunked") == 0) {
             /* 5 MiB announced (or streamed): more than the client accepts. */
@@ -129,7 +124,7 @@ static void *serve_conn(void *arg) {
             /* Answers as keep-alive, then closes the idle connection anyway,
              * as servers do when their keep-alive timeout passes. */
             send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndrop");
-            sleep_ms(50);
+            h_sleep_ms(50);
             break;
         } else if (strcmp(path, "/dropnext") == 0) {
             /* Answers, then hangs up on the NEXT request without a reply: the
@@ -243,7 +238,7 @@ static void httpcli_keeps_connections_alive(void) {
     /* A kept connection the server closed meanwhile is replaced silently. */
     CHECK_EQ_INT(httpcli_request("GET", url("/drop"), NULL, NULL, 0, 2000, &r, err, sizeof err), 0);
     httpcli_resp_free(&r);
-    sleep_ms(150);
+    h_sleep_ms(150);
     before = atomic_load(&srv_accepts);
     CHECK_EQ_INT(httpcli_request("GET", url("/echo"), NULL, NULL, 0, 2000, &r, err, sizeof err), 0);
     CHECK_EQ_INT(r.status, 200);

@@ -39,17 +39,6 @@
 #define STORE_DB "dtm_test_order_api"
 #define WAIT_MS 60000
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP as a client sees it ------------------------------------------------ */
 
 typedef struct {
@@ -107,8 +96,8 @@ static int post_huge(int port, size_t size) {
         chunk[0] = ' ';
     }
     size_t got = 0;
-    long long deadline = now_ms() + 10000;
-    while (got + 1 < sizeof resp && now_ms() < deadline) {
+    long long deadline = h_now_ms() + 10000;
+    while (got + 1 < sizeof resp && h_now_ms() < deadline) {
         struct pollfd p = {fd, POLLIN, 0};
         if (poll(&p, 1, 200) <= 0) continue;
         ssize_t r = read(fd, resp + got, sizeof resp - 1 - got);
@@ -203,12 +192,12 @@ static pid_t spawn(const char *prog, const char *logname, const char *flag, cons
 }
 
 static int wait_ping(int port, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
+    long long deadline = h_now_ms() + timeout_ms;
+    while (h_now_ms() < deadline) {
         reply r = http("GET", port, "/api/ping", NULL);
         json_decref(r.json);
         if (r.status == 200) return 0;
-        sleep_ms(100);
+        h_sleep_ms(100);
     }
     return -1;
 }
@@ -578,7 +567,7 @@ static void *watch_stock(void *ud) {
     while (atomic_load(&race_done) < total) {
         long long v = stock_of(s.goods + 4);
         if (v < atomic_load(&race_min_stock)) atomic_store(&race_min_stock, v);
-        sleep_ms(5);
+        h_sleep_ms(5);
     }
     return NULL;
 }
@@ -617,13 +606,13 @@ static void part_suite_race(void) {
 
     /* Every gid must reach a final status; poll the coordinator. */
     int succeed = 0, failed = 0;
-    long long deadline = now_ms() + 60000;
+    long long deadline = h_now_ms() + 60000;
     for (int i = 0; i < N; i++) {
         char st[32] = "";
         while (rs[i].gid[0]) {
             saga_status(rs[i].gid, st, sizeof st);
-            if (!strcmp(st, "succeed") || !strcmp(st, "failed") || now_ms() > deadline) break;
-            sleep_ms(100);
+            if (!strcmp(st, "succeed") || !strcmp(st, "failed") || h_now_ms() > deadline) break;
+            h_sleep_ms(100);
         }
         if (!strcmp(st, "succeed")) succeed++;
         else if (!strcmp(st, "failed")) failed++;
@@ -655,12 +644,12 @@ static void part_suite_coordinator_down(void) {
 
     s.dtm_pid = start_dtm(0);
     int status = -1;
-    long long deadline = now_ms() + 20000;
-    while (status != 200 && now_ms() < deadline) {
+    long long deadline = h_now_ms() + 20000;
+    while (status != 200 && h_now_ms() < deadline) {
         r = order(s.api, 1, 22, s.goods + 1, 1);
         status = r.status;
         json_decref(r.json);
-        if (status != 200) sleep_ms(250);
+        if (status != 200) h_sleep_ms(250);
     }
     CHECK_EQ_INT(status, 200);
 }

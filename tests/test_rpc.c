@@ -21,17 +21,6 @@
 
 #define HEALTH "/grpc.health.v1.Health/Check"
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- test handlers ---- */
 
 static atomic_int slow_started; /* slow handlers (test.Slow) that have begun */
@@ -71,7 +60,7 @@ static void h_empty(rpcsrv_call *call, const uint8_t *req, size_t len, void *ud)
 /* Sleeps the number of milliseconds in ud, then echoes. */
 static void h_slow(rpcsrv_call *call, const uint8_t *req, size_t len, void *ud) {
     atomic_fetch_add(&slow_started, 1);
-    sleep_ms((int)(intptr_t)ud);
+    h_sleep_ms((int)(intptr_t)ud);
     rpcsrv_reply(call, req, len);
 }
 
@@ -318,7 +307,7 @@ static void *async_main(void *arg) {
     rpccli_result r;
     a->status = call(a->c, a->port, a->method, NULL, 0, "abc", 3, a->timeout_ms, &r);
     a->reply_len = r.reply_len;
-    a->done_ms = now_ms();
+    a->done_ms = h_now_ms();
     rpccli_result_free(&r);
     return NULL;
 }
@@ -330,15 +319,15 @@ static void async_start(async_call *a, rpccli *c, int port, const char *method, 
 
 /* Polls until `n` slow handlers have started (or 3 s pass). */
 static int wait_started(int n) {
-    long long end = now_ms() + 3000;
-    while (atomic_load(&slow_started) < n && now_ms() < end) sleep_ms(5);
+    long long end = h_now_ms() + 3000;
+    while (atomic_load(&slow_started) < n && h_now_ms() < end) h_sleep_ms(5);
     return atomic_load(&slow_started) >= n;
 }
 
 static void test_timing(rpccli *c, int port) {
     h_step("eight_calls_run_concurrently_on_eight_workers");
     async_call a[8];
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     for (int i = 0; i < 8; i++) async_start(&a[i], c, port, "/test.Slow/s200", 5000);
     long long last = t0;
     for (int i = 0; i < 8; i++) {
@@ -353,7 +342,7 @@ static void test_timing(rpccli *c, int port) {
 
     h_step("calls_beyond_the_workers_wait_their_turn");
     async_call b[12];
-    t0 = now_ms();
+    t0 = h_now_ms();
     for (int i = 0; i < 12; i++) async_start(&b[i], c, port, "/test.Slow/s200", 5000);
     last = t0;
     for (int i = 0; i < 12; i++) {
@@ -365,7 +354,7 @@ static void test_timing(rpccli *c, int port) {
     CHECK(last - t0 >= 390 && last - t0 < 1500);
 
     h_step("many_sequential_calls");
-    t0 = now_ms();
+    t0 = h_now_ms();
     int bad = 0;
     for (int i = 0; i < 2000; i++) {
         char msg[32];
@@ -376,12 +365,12 @@ static void test_timing(rpccli *c, int port) {
         rpccli_result_free(&r);
     }
     CHECK_EQ_INT(bad, 0);
-    printf("   2000 sequential calls took %lld ms\n", now_ms() - t0);
+    printf("   2000 sequential calls took %lld ms\n", h_now_ms() - t0);
 
     h_step("deadline_exceeded");
-    t0 = now_ms();
+    t0 = h_now_ms();
     CHECK_EQ_INT(call(c, port, "/test.Slow/s500", NULL, 0, "", 0, 50, &r), 4);
-    CHECK(now_ms() - t0 < 400);
+    CHECK(h_now_ms() - t0 < 400);
     CHECK(r.message != NULL);
     rpccli_result_free(&r);
 
@@ -419,9 +408,9 @@ static void test_stop(rpccli *c) {
     async_call a;
     async_start(&a, c, port, "/test.Slow/s500", 5000);
     CHECK(wait_started(1));
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     rpcsrv_stop(s, 3000);
-    long long took = now_ms() - t0;
+    long long took = h_now_ms() - t0;
     pthread_join(a.th, NULL);
     printf("   stop took %lld ms\n", took);
     CHECK_EQ_INT(a.status, 0);
@@ -439,9 +428,9 @@ static void test_stop(rpccli *c) {
     atomic_store(&slow_started, 0);
     async_start(&a, c, port, "/test.Slow/s1500", 5000);
     CHECK(wait_started(1));
-    t0 = now_ms();
+    t0 = h_now_ms();
     rpcsrv_stop(s, 200);
-    took = now_ms() - t0;
+    took = h_now_ms() - t0;
     pthread_join(a.th, NULL);
     printf("   stop took %lld ms; the client got status %d\n", took, a.status);
     CHECK(a.status != 0);
