@@ -5,22 +5,31 @@
  * Messages keep DTM's words where a client reads them: a branch that refuses
  * gives "url:<url> return failed: <reply> FAILURE" (the HTTP body, or the
  * gRPC status message), which becomes the saga's rollback_reason and the
- * text a WaitResult client gets back. */
+ * text a WaitResult client gets back.
+ *
+ * A gRPC branch URL names its server either directly ("host:port/...") or
+ * through etcd ("etcd://h1,h2/order.rpc/pb.order/create", DTM's go-zero
+ * driver); the latter is resolved to an instance by common/etcd.h. */
 #include "caller.h"
 
+#include <grpc/status.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "etcd.h"
 #include "httpcli.h"
+#include "log.h"
 #include "rpccli.h"
 
 #define CALLER_PARAM_MAX 1024 /* the encoded query we append: gid (128) and short ids */
+#define CALLER_TRIES_MAX 3    /* instances tried in one call of an etcd:// branch */
 
 struct caller {
-    int default_timeout_s; /* the config's RequestTimeout */
-    rpccli *rpc;           /* one gRPC client (one channel per target) for every call */
+    int default_timeout_s;   /* the config's RequestTimeout */
+    rpccli *rpc;             /* one gRPC client (one channel per target) for every call */
+    etcd_resolver *resolver; /* instances of etcd:// branch targets */
 };
 
 caller *caller_new(int default_timeout_s) {
@@ -28,8 +37,9 @@ caller *caller_new(int default_timeout_s) {
     if (!c) return NULL;
     c->default_timeout_s = default_timeout_s > 0 ? default_timeout_s : 3;
     c->rpc = rpccli_new();
-    if (!c->rpc) {
-        free(c);
+    c->resolver = etcd_resolver_new();
+    if (!c->rpc || !c->resolver) {
+        caller_free(c);
         return NULL;
     }
     return c;
@@ -37,7 +47,8 @@ caller *caller_new(int default_timeout_s) {
 
 void caller_free(caller *c) {
     if (!c) return;
-    rpccli_free(c->rpc);
+    if (c->rpc) rpccli_free(c->rpc);
+    etcd_resolver_free(c->resolver);
     free(c);
 }
 
@@ -153,23 +164,12 @@ static void caller_lower(char *s) {
         if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
 }
 
-static dtm_result caller_grpc(caller *c, const trans_global *t, const trans_branch *b, char *msg,
-                              size_t msglen) {
-    /* DTM's default driver cuts "host:port/pkg.Svc/Method" at the first '/'. */
-    const char *slash = strchr(b->url, '/');
-    if (!slash || slash == b->url || slash[1] == '\0') {
-        snprintf(msg, msglen, "url:%s: bad gRPC URL, want host:port/pkg.Service/Method", b->url);
-        return DTM_ERROR;
-    }
-    size_t tlen = (size_t)(slash - b->url);
-    char *target = strndup(b->url, tlen);
+/* Calls the method of a branch at `to` (host:port) into *res. */
+static void caller_grpc_once(caller *c, const trans_global *t, const trans_branch *b, const char *to,
+                             const char *method, rpccli_result *res) {
     char *keys[TRANS_HEADERS_MAX];
     rpc_md md[5 + TRANS_HEADERS_MAX];
     size_t nmd = 0, nkeys = 0;
-    if (!target) {
-        snprintf(msg, msglen, "out of memory");
-        return DTM_ERROR;
-    }
     md[nmd++] = (rpc_md){"dtm-gid", t->gid};
     md[nmd++] = (rpc_md){"dtm-trans_type", t->trans_type};
     md[nmd++] = (rpc_md){"dtm-branch_id", b->branch_id};
@@ -183,20 +183,60 @@ static dtm_result caller_grpc(caller *c, const trans_global *t, const trans_bran
         md[nmd++] = (rpc_md){keys[nkeys], t->opts.headers[i].value};
         nkeys++;
     }
+    rpccli_call(c->rpc, to, method, md, nmd, b->data, b->data_len, caller_timeout_ms(c, t), res);
+    for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+}
 
-    rpccli_result res;
-    rpccli_call(c->rpc, target, slash, md, nmd, b->data, b->data_len, caller_timeout_ms(c, t), &res);
+static dtm_result caller_grpc(caller *c, const trans_global *t, const trans_branch *b, char *msg,
+                              size_t msglen) {
+    /* "host:port/pkg.Svc/Method" is cut at the first '/', a registry URL
+     * "etcd://h1,h2/order.rpc/pb.order/create" at the second '/' of its path,
+     * as DTM's drivers do. */
+    char target[TRANS_URL_MAX + 1], method[TRANS_URL_MAX + 1], err[512];
+    if (etcd_split_branch_url(b->url, target, sizeof target, method, sizeof method, err,
+                              sizeof err) != 0) {
+        snprintf(msg, msglen, "url:%s: %s", b->url, err);
+        return DTM_ERROR;
+    }
+    int registry = etcd_is_target(target); /* caller_call() let no other scheme through */
+    /* An instance that cannot be reached is reported to the resolver and the
+     * call goes at once to the next instance: branches are idempotent (the
+     * barrier), so a second delivery is harmless. */
+    rpccli_result res = {0};
+    char addr[ETCD_ADDR_MAX] = "", tried[ETCD_ADDR_MAX] = "";
+    for (int attempt = 0; attempt < CALLER_TRIES_MAX; attempt++) {
+        if (registry) {
+            int rc = etcd_resolver_pick(c->resolver, target, addr, sizeof addr, err, sizeof err);
+            if (rc != 0 && attempt == 0) {
+                snprintf(msg, msglen, "url:%s: %s", b->url, err);
+                return DTM_ERROR;
+            }
+            if (rc != 0 || strcmp(addr, tried) == 0) { /* no other instance: keep the answer */
+                snprintf(addr, sizeof addr, "%s", tried);
+                break;
+            }
+            log_debug(t->gid, "branch %s %s: %s is %s", b->branch_id, b->op, target, addr);
+        }
+        rpccli_result_free(&res);
+        caller_grpc_once(c, t, b, registry ? addr : target, method, &res);
+        if (!registry || res.status != GRPC_STATUS_UNAVAILABLE) break;
+        log_warn(t->gid, "branch %s %s: instance %s of %s is unavailable (%s); skipping it for a while",
+                 b->branch_id, b->op, addr, target, res.message);
+        etcd_resolver_report_down(c->resolver, target, addr);
+        snprintf(tried, sizeof tried, "%s", addr);
+    }
     dtm_result r = dtm_result_from_grpc(res.status, res.message);
     const char *u = b->url, *m = res.message;
     switch (r) {
     case DTM_SUCCESS: msg[0] = '\0'; break;
     case DTM_FAILURE: snprintf(msg, msglen, "url:%s return failed: %s FAILURE", u, m); break;
     case DTM_ONGOING: snprintf(msg, msglen, "url:%s return ongoing: %s", u, m); break;
-    case DTM_ERROR: snprintf(msg, msglen, "url:%s grpc status %d: %s", u, res.status, m); break;
+    case DTM_ERROR:
+        snprintf(msg, msglen, "url:%s%s%s grpc status %d: %s", u, registry ? " at " : "",
+                 registry ? addr : "", res.status, m);
+        break;
     }
     rpccli_result_free(&res);
-    for (size_t i = 0; i < nkeys; i++) free(keys[i]);
-    free(target);
     return r;
 }
 
@@ -213,9 +253,9 @@ static dtm_result caller_call(void *ud, const trans_global *t, const trans_branc
     }
     if (!b->url || !*b->url) return DTM_SUCCESS; /* nothing to call */
     int web = caller_prefix(b->url, "http://") || caller_prefix(b->url, "https://");
-    /* Registry URLs (etcd://, discov://...) need a resolver cdtm does not
-     * have yet. */
-    if (!web && strstr(b->url, "://")) {
+    /* Registry URLs are gRPC branches: etcd:// is resolved (caller_grpc);
+     * other registries (consul://, nacos://) are not supported. */
+    if (!web && strstr(b->url, "://") && (!etcd_is_target(b->url) || strcmp(t->protocol, "http") == 0)) {
         snprintf(msg, msglen, "url:%s: unsupported URL scheme", b->url);
         return DTM_ERROR;
     }

@@ -7,25 +7,14 @@
  * the struct. The differences from DTM are listed in config.h. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "conf.h"
+#include "errbuf.h"
+#include "etcd.h"
 #include "log.h"
-
-static int cfg_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int cfg_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Copies a string key into a fixed field; too long is an error naming it. */
 static int cfg_str(const conf *c, const char *name, const char *key, const char *def, char *dst,
@@ -33,7 +22,7 @@ static int cfg_str(const conf *c, const char *name, const char *key, const char 
     const char *v = conf_str(c, key, def);
     if (!v) v = "";
     if (strlen(v) >= size)
-        return cfg_errf(err, errlen, "%s: %s: longer than %zu bytes", name, key, size - 1);
+        return errbuf_set(err, errlen, "%s: %s: longer than %zu bytes", name, key, size - 1);
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
@@ -51,7 +40,7 @@ int dtm_config_load(const char *path, dtm_config *cfg, char *err, size_t errlen)
     memset(cfg, 0, sizeof *cfg);
     conf *c = path ? conf_load(path, err, errlen) : conf_empty();
     if (!c) {
-        if (!path) cfg_errf(err, errlen, "out of memory");
+        if (!path) errbuf_set(err, errlen, "out of memory");
         return -1;
     }
     const char *name = path ? path : "(environment)";
@@ -83,16 +72,16 @@ int dtm_config_load(const char *path, dtm_config *cfg, char *err, size_t errlen)
 
     /* Rules between keys, and the values cdtm cannot honour. */
     if (strcmp(cfg->store_driver, "mysql") != 0) {
-        cfg_errf(err, errlen, "%s: Store.Driver: '%s' is not supported by cdtm; use mysql", name,
+        errbuf_set(err, errlen, "%s: Store.Driver: '%s' is not supported by cdtm; use mysql", name,
                  cfg->store_driver);
         goto out;
     }
     if (!cfg->store_host[0]) {
-        cfg_errf(err, errlen, "%s: Store.Host: is required", name);
+        errbuf_set(err, errlen, "%s: Store.Host: is required", name);
         goto out;
     }
     if (!cfg->store_db[0]) {
-        cfg_errf(err, errlen, "%s: Store.Db: is required", name);
+        errbuf_set(err, errlen, "%s: Store.Db: is required", name);
         goto out;
     }
     /* The database name is also written into `dtm -r`'s CREATE DATABASE, where
@@ -100,38 +89,53 @@ int dtm_config_load(const char *path, dtm_config *cfg, char *err, size_t errlen)
     for (const char *p = cfg->store_db; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
               *p == '_' || *p == '-' || *p == '$')) {
-            cfg_errf(err, errlen, "%s: Store.Db: '%s' may only hold letters, digits, '_', '-', '$'",
+            errbuf_set(err, errlen, "%s: Store.Db: '%s' may only hold letters, digits, '_', '-', '$'",
                      name, cfg->store_db);
             goto out;
         }
     }
     if (!cfg->bind_address[0]) {
-        cfg_errf(err, errlen, "%s: BindAddress: is required", name);
+        errbuf_set(err, errlen, "%s: BindAddress: is required", name);
         goto out;
     }
     if (cfg->http_port == cfg->grpc_port) {
-        cfg_errf(err, errlen, "%s: HttpPort and GrpcPort are both %d; they must differ", name,
+        errbuf_set(err, errlen, "%s: HttpPort and GrpcPort are both %d; they must differ", name,
                  cfg->http_port);
         goto out;
     }
     if (cfg->timeout_to_fail < cfg->retry_interval) {
-        cfg_errf(err, errlen, "%s: TimeoutToFail: %d is below RetryInterval (%d); it must be >= it",
+        errbuf_set(err, errlen, "%s: TimeoutToFail: %d is below RetryInterval (%d); it must be >= it",
                  name, cfg->timeout_to_fail, cfg->retry_interval);
         goto out;
     }
     log_level lvl;
     if (log_parse_level(cfg->log_level, &lvl) != 0) {
-        cfg_errf(err, errlen, "%s: LogLevel: '%s' is not debug, info, warn or error", name,
+        errbuf_set(err, errlen, "%s: LogLevel: '%s' is not debug, info, warn or error", name,
                  cfg->log_level);
         goto out;
     }
-    /* The registry drivers DTM knows; cdtm resolves only plain host:port
-     * targets itself, and registration is the job of the driver's code. */
+    /* The registry drivers DTM knows. With dtm-driver-gozero and a Target,
+     * the coordinator registers its EndPoint in etcd as go-zero does
+     * (demo.md §8); cdtm's registry is etcd only (no consul, no nacos). */
     if (strcmp(cfg->ms_driver, "default") != 0 && strcmp(cfg->ms_driver, "dtm-driver-gozero") != 0) {
-        cfg_errf(err, errlen,
+        errbuf_set(err, errlen,
                  "%s: MicroService.Driver: '%s' is not supported by cdtm; use default or "
                  "dtm-driver-gozero", name, cfg->ms_driver);
         goto out;
+    }
+    if (strcmp(cfg->ms_driver, "dtm-driver-gozero") == 0 && cfg->ms_target[0]) {
+        etcd_target t;
+        char why[256];
+        if (etcd_target_parse(cfg->ms_target, &t, why, sizeof why) != 0) {
+            errbuf_set(err, errlen, "%s: MicroService.Target: %s (cdtm registers in etcd only: "
+                     "etcd://host:2379/dtmservice)", name, why);
+            goto out;
+        }
+        if (!cfg->ms_endpoint[0]) {
+            errbuf_set(err, errlen, "%s: MicroService.EndPoint: is required with MicroService.Target "
+                     "(the gRPC host:port clients are given, e.g. localhost:36790)", name);
+            goto out;
+        }
     }
     rc = 0;
 out:

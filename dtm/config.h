@@ -5,7 +5,8 @@
  * Differences from DTM, each in the README: Store.Driver must be "mysql"
  * (cdtm has no boltdb/redis store); RetryInterval may be as low as 1 s (DTM
  * requires >= 10) so tests and demos recover fast; BindAddress (cdtm's own
- * key, default 127.0.0.1) chooses the listening address. */
+ * key, default 127.0.0.1) chooses the listening address; MicroService.Target
+ * must be an etcd:// (or discov://) target, since cdtm's registry is etcd. */
 #ifndef CDTM_CONFIG_H
 #define CDTM_CONFIG_H
 
@@ -27,9 +28,10 @@ typedef struct {
     int request_timeout;     /* RequestTimeout (3) */
     int trans_cron_interval; /* TransCronInterval (3) */
     char log_level[16];      /* LogLevel (info) */
-    char ms_driver[64];      /* MicroService.Driver ("default") */
-    char ms_target[256];     /* MicroService.Target */
-    char ms_endpoint[256];   /* MicroService.EndPoint */
+    char ms_driver[64];      /* MicroService.Driver ("default"; or dtm-driver-gozero) */
+    char ms_target[256];     /* MicroService.Target: with dtm-driver-gozero, where the
+                                coordinator registers (etcd://host:2379/dtmservice) */
+    char ms_endpoint[256];   /* MicroService.EndPoint: the value registered, verbatim */
     int workers;             /* Workers (cdtm: 16) background saga workers */
 } dtm_config;
 

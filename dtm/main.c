@@ -1,7 +1,8 @@
 /* main.c: dtm, cdtm's transaction coordinator. This file only wires: it reads
  * DTM's conf.yml (config.c), opens the store's pool, builds the branch
  * caller, the engine and the service, starts the gRPC and HTTP surfaces and
- * the recovery cron, and serves until SIGTERM/SIGINT.
+ * the recovery cron, registers in etcd when MicroService asks for it, and
+ * serves until SIGTERM/SIGINT.
  *
  *   dtm [-c conf.yml] [-r] [-v]
  *     -c  the configuration file (without it: defaults and environment only)
@@ -24,6 +25,7 @@
 #include "db.h"
 #include "dsn.h"
 #include "engine.h"
+#include "etcd.h"
 #include "log.h"
 #include "service.h"
 #include "sig.h"
@@ -72,6 +74,26 @@ static void create_schema(const dsn *d, store *s) {
         log_error(NULL, "-r: %s (serving anyway; the cron retries the store)", err);
     else
         log_info(NULL, "-r: schema of database %s is in place", d->dbname);
+}
+
+/* MicroService: with dtm-driver-gozero, register EndPoint (verbatim, as
+ * DTM does) under the Target's key, so that clients find the coordinator at
+ * etcd://host:2379/dtmservice. Done once the ports are bound; etcd being
+ * down is logged and retried in the background, never fatal (DTM exits). */
+static etcd_reg *register_service(const dtm_config *cfg) {
+    etcd_target t;
+    char err[512];
+    if (!cfg->ms_target[0]) return NULL;
+    if (strcmp(cfg->ms_driver, "dtm-driver-gozero") != 0) {
+        log_warn(NULL, "MicroService.Target %s is ignored with Driver '%s' (as in DTM); use "
+                       "dtm-driver-gozero to register", cfg->ms_target, cfg->ms_driver);
+        return NULL;
+    }
+    etcd_reg *r = NULL;
+    if (etcd_target_parse(cfg->ms_target, &t, err, sizeof err) != 0 ||
+        !(r = etcd_reg_new(&t, cfg->ms_endpoint, err, sizeof err)))
+        log_error(NULL, PROG ": not registered in etcd: %s", err);
+    return r;
 }
 
 int main(int argc, char **argv) {
@@ -131,9 +153,6 @@ int main(int argc, char **argv) {
         log_error(NULL, PROG ": out of memory at start-up");
         return 1;
     }
-    if (strcmp(cfg.ms_driver, "default") != 0)
-        log_warn(NULL, "MicroService.Driver '%s': registering in a registry is not done by this "
-                       "build; serving without registration", cfg.ms_driver);
 
     /* ---- surfaces: a port we cannot bind is fatal ---- */
     char grpc_on[128], http_on[128];
@@ -160,10 +179,12 @@ int main(int argc, char **argv) {
     log_info(NULL, PROG " %s serving gRPC on %s and HTTP on %s; store mysql %s@%s:%d/%s",
              DTM_VERSION, grpc_on, http_on, cfg.store_user, cfg.store_host, cfg.store_port,
              cfg.store_db);
+    etcd_reg *reg = register_service(&cfg);
 
     /* ---- run until told to stop, then stop in reverse order ---- */
     int sig = sig_wait_term();
     log_info(NULL, PROG ": signal %d, stopping (work in flight gets %d ms)", sig, STOP_GRACE_MS);
+    etcd_reg_free(reg); /* first, so that clients stop picking us */
     api_http_stop(ah);
     api_grpc_stop(ag, STOP_GRACE_MS);
     cron_stop(cr);

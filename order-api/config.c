@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "etcd.h"
 #include "log.h"
 
 /* Copies `src` into a fixed buffer, refusing (rather than cutting) a value
@@ -21,26 +22,39 @@ static int copy_value(char *dst, size_t dstlen, const char *src, const char *fil
 }
 
 /* Turns the service's config block `key` ("OrderRpcConf") into the target
- * written in branch URLs, as go-zero's RpcClientConf.BuildTarget() does. This
- * is the one place to extend for other target forms: today a block has a
- * Target ("127.0.0.1:9001"); a registry block (Etcd) is refused with a clear
- * message until discovery lands. */
+ * written in branch URLs, as go-zero's RpcClientConf.BuildTarget() does: a
+ * Target as written ("127.0.0.1:9001" or "etcd://127.0.0.1:2379/order.rpc"),
+ * else the Etcd block as "etcd://<Hosts joined by ','>/<Key>", else `def`. */
 static int build_target(const conf *c, const char *file, const char *key, const char *def,
                         char *out, size_t outlen, char *err, size_t errlen) {
-    char tk[128], ek[128], hk[128];
+    char tk[128], ek[128], hk[128], why[256];
     snprintf(tk, sizeof tk, "%s.Target", key);
     snprintf(ek, sizeof ek, "%s.Etcd.Key", key);
     snprintf(hk, sizeof hk, "%s.Etcd.Hosts", key);
     const char *const *hosts;
-    const char *target = conf_str(c, tk, NULL);
-    if (!target && (conf_str(c, ek, NULL) || conf_list(c, hk, &hosts) > 0)) {
-        /* go-zero would build "etcd://<hosts>/<key>" here; the coordinator
-         * cannot resolve that yet (a later issue adds discovery). */
-        snprintf(err, errlen, "%s: %s.Etcd: etcd discovery is not supported yet; set %s "
-                 "(host:port)", file, key, tk);
-        return -1;
+    size_t nhosts = conf_list(c, hk, &hosts);
+    const char *target = conf_str(c, tk, NULL), *ekey = conf_str(c, ek, NULL);
+    etcd_target et;
+    if (!target && (ekey || nhosts > 0)) {
+        if (etcd_target_make(hosts, nhosts, ekey, &et, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s.Etcd: %s", file, key, why);
+            return -1;
+        }
+        if (etcd_target_string(&et, out, outlen) != 0) {
+            snprintf(err, errlen, "%s: %s.Etcd: the target is longer than %zu bytes", file, key,
+                     outlen - 1);
+            return -1;
+        }
+        return 0;
     }
     if (!target) target = def;
+    if (etcd_is_target(target)) {
+        if (etcd_target_parse(target, &et, why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s: %s: %s", file, tk, why);
+            return -1;
+        }
+        return copy_value(out, outlen, target, file, tk, err, errlen);
+    }
     if (!*target || strpbrk(target, " \t\r\n")) {
         snprintf(err, errlen, "%s: %s: '%s' is not a host:port", file, tk, target);
         return -1;
@@ -50,7 +64,7 @@ static int build_target(const conf *c, const char *file, const char *key, const 
      * ("dns:///host:port" would be cut in the wrong place). */
     if (strchr(target, '/')) {
         snprintf(err, errlen, "%s: %s: '%s' contains '/': the coordinator splits branch URLs "
-                 "at the first '/', so write host:port", file, tk, target);
+                 "at the first '/', so write host:port or etcd://host:port/key", file, tk, target);
         return -1;
     }
     return copy_value(out, outlen, target, file, tk, err, errlen);
@@ -95,10 +109,18 @@ int api_config_load(const char *path, api_config *cfg, char *err, size_t errlen)
     snprintf(cfg->listen_on, sizeof cfg->listen_on, "%s:%d", host, port);
 
     /* ---- the coordinator ---- */
+    /* host:port, or the coordinator's registry key as upstream hard-codes
+     * it: etcd://localhost:2379/dtmservice. */
     const char *dt = conf_str(c, "Dtm.Target", "127.0.0.1:36790");
-    if (!*dt || strncmp(dt, "etcd://", 7) == 0) {
-        snprintf(err, errlen, "%s: Dtm.Target: '%s': give the coordinator's gRPC host:port "
-                 "(etcd discovery is not supported yet)", file, dt);
+    etcd_target dtm_et;
+    char why[256];
+    if (!*dt) {
+        snprintf(err, errlen, "%s: Dtm.Target: give the coordinator's gRPC host:port or "
+                 "etcd://host:2379/dtmservice", file);
+        goto out;
+    }
+    if (etcd_is_target(dt) && etcd_target_parse(dt, &dtm_et, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: Dtm.Target: %s", file, why);
         goto out;
     }
     if (copy_value(cfg->dtm_target, sizeof cfg->dtm_target, dt, file, "Dtm.Target", err,

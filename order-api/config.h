@@ -1,14 +1,17 @@
 /* config.h: order-api's configuration, in go-zero's YAML (order-api -f
  * etc/order.yaml), with environment overrides from common/conf.h
  * (DTM_TARGET, DTM_HTTP_TARGET, ORDER_RPC_CONF_TARGET, STOCK_RPC_CONF_TARGET,
- * DB_DATA_SOURCE, PORT, ...).
+ * ORDER_RPC_CONF_ETCD_HOSTS, ORDER_RPC_CONF_ETCD_KEY, DB_DATA_SOURCE, PORT, ...).
  *
  *   Name, Host (127.0.0.1), Port (8889), Threads (64), LogLevel (info)
- *   Dtm.Target      (127.0.0.1:36790)  the coordinator's gRPC address
+ *   Dtm.Target      (127.0.0.1:36790)  the coordinator's gRPC address, or
+ *                   where it registered: etcd://127.0.0.1:2379/dtmservice
  *   Dtm.HttpTarget  (http://127.0.0.1:36789/api/dtmsvr)  its HTTP API, for query
  *   Dtm.Timeout     (3000 ms)  NewGid, Submit and query
  *   Dtm.WaitTimeout (30000 ms) a Submit with WaitResult (?wait=true)
- *   OrderRpcConf.Target (127.0.0.1:9001), StockRpcConf.Target (127.0.0.1:9002)
+ *   OrderRpcConf, StockRpcConf: go-zero's RpcClientConf, either
+ *     Target (127.0.0.1:9001 / 127.0.0.1:9002, or etcd://127.0.0.1:2379/order.rpc)
+ *     or Etcd: {Hosts: [127.0.0.1:2379], Key: order.rpc} -> etcd://127.0.0.1:2379/order.rpc
  *   DB.DataSource   optional, read-only use: the order row of GET /order/{gid}
  *   DB.MaxConns     (4)
  *

@@ -1,5 +1,10 @@
 /* dtmclient.c: the coordinator client of order-api: NewGid and Submit over
- * gRPC, query over HTTP. See dtmclient.h. */
+ * gRPC, query over HTTP. See dtmclient.h.
+ *
+ * The gRPC target is a host:port, or where the coordinator registered
+ * itself, "etcd://localhost:2379/dtmservice" as upstream hard-codes it: then
+ * each call picks an instance through common/etcd.h, and an instance found
+ * unreachable is skipped by the next calls. */
 #include "dtmclient.h"
 
 #include <grpc/status.h>
@@ -9,12 +14,14 @@
 #include <string.h>
 
 #include "dtmgimp.pb-c.h"
+#include "etcd.h"
 #include "httpcli.h"
 #include "rpccli.h"
 
 struct dtmc {
     rpccli *rpc;
     char *target;    /* gRPC target of the coordinator */
+    etcd_resolver *resolver; /* when target is etcd://...: its instances */
     char *http_base; /* ".../api/dtmsvr", no trailing '/' */
     int timeout_ms;
 };
@@ -37,7 +44,8 @@ dtmc *dtmc_new(const char *grpc_target, const char *http_base, int timeout_ms) {
     d->http_base = strdup(http_base);
     d->timeout_ms = timeout_ms;
     d->rpc = rpccli_new();
-    if (!d->target || !d->http_base || !d->rpc) {
+    if (etcd_is_target(grpc_target)) d->resolver = etcd_resolver_new();
+    if (!d->target || !d->http_base || !d->rpc || (etcd_is_target(grpc_target) && !d->resolver)) {
         dtmc_free(d);
         return NULL;
     }
@@ -47,6 +55,7 @@ dtmc *dtmc_new(const char *grpc_target, const char *http_base, int timeout_ms) {
 void dtmc_free(dtmc *d) {
     if (!d) return;
     if (d->rpc) rpccli_free(d->rpc);
+    etcd_resolver_free(d->resolver);
     free(d->target);
     free(d->http_base);
     free(d);
@@ -68,17 +77,32 @@ static dtmc_rc rc_from_grpc(int status, const char *message) {
         return message && strcmp(message, "ONGOING") == 0 ? DTMC_ONGOING : DTMC_FAILURE;
     case GRPC_STATUS_FAILED_PRECONDITION: return DTMC_ONGOING;
     case GRPC_STATUS_UNAVAILABLE:
+    case GRPC_STATUS_CANCELLED: /* the channel went down mid-call */
     case GRPC_STATUS_DEADLINE_EXCEEDED: return DTMC_UNAVAILABLE;
     default: return DTMC_ERROR;
     }
 }
 
 /* Calls one coordinator method into *res (the caller frees it); unless it
- * answered OK, `msg` gets the status message, or says that the coordinator
- * could not be reached. */
+ * answered OK, `msg` says why, or that the coordinator could not be reached.
+ * Through etcd, an instance that cannot be reached is reported, and an
+ * `idempotent` call (NewGid) is sent once more to the next instance. */
 static dtmc_rc call(dtmc *d, const char *method, const uint8_t *req, size_t req_len,
-                    int timeout_ms, rpccli_result *res, char *msg, size_t msglen) {
-    rpccli_call(d->rpc, d->target, method, NULL, 0, req, req_len, timeout_ms, res);
+                    int timeout_ms, int idempotent, rpccli_result *res, char *msg, size_t msglen) {
+    char addr[ETCD_ADDR_MAX], err[512];
+    for (int attempt = 0;; attempt++) {
+        if (d->resolver && etcd_resolver_pick(d->resolver, d->target, addr, sizeof addr, err,
+                                              sizeof err) != 0) {
+            snprintf(msg, msglen, "coordinator %s is unavailable: %s", d->target, err);
+            return DTMC_UNAVAILABLE;
+        }
+        rpccli_call(d->rpc, d->resolver ? addr : d->target, method, NULL, 0, req, req_len,
+                    timeout_ms, res);
+        if (!d->resolver || res->status != GRPC_STATUS_UNAVAILABLE) break;
+        etcd_resolver_report_down(d->resolver, d->target, addr);
+        if (!idempotent || attempt == 1) break;
+        rpccli_result_free(res);
+    }
     dtmc_rc rc = rc_from_grpc(res->status, res->message);
     if (rc == DTMC_UNAVAILABLE && res->status == GRPC_STATUS_DEADLINE_EXCEEDED)
         snprintf(msg, msglen, "coordinator %s is unavailable: no answer within %d ms (%s)",
@@ -94,8 +118,8 @@ dtmc_rc dtmc_new_gid(dtmc *d, char *gid, size_t gidlen, char *msg, size_t msglen
     gid[0] = '\0';
     rpccli_result res = {0};
     /* google.protobuf.Empty packs to zero bytes. */
-    dtmc_rc rc = call(d, "/dtmgimp.Dtm/NewGid", (const uint8_t *)"", 0, d->timeout_ms, &res, msg,
-                      msglen);
+    dtmc_rc rc = call(d, "/dtmgimp.Dtm/NewGid", (const uint8_t *)"", 0, d->timeout_ms, 1, &res,
+                      msg, msglen);
     if (rc == DTMC_OK) {
         Dtmgimp__DtmGidReply *r =
             dtmgimp__dtm_gid_reply__unpack(NULL, res.reply_len, res.reply ? res.reply : (uint8_t *)"");
@@ -174,7 +198,7 @@ dtmc_rc dtmc_submit(dtmc *d, const dtmc_saga *s, int timeout_ms, char *msg, size
     size_t len;
     if (dtmc_saga_pack(s, &req, &len, msg, msglen) != 0) return DTMC_ERROR;
     rpccli_result res = {0};
-    dtmc_rc rc = call(d, "/dtmgimp.Dtm/Submit", req, len, timeout_ms, &res, msg, msglen);
+    dtmc_rc rc = call(d, "/dtmgimp.Dtm/Submit", req, len, timeout_ms, 0, &res, msg, msglen);
     rpccli_result_free(&res);
     free(req);
     return rc;

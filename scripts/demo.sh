@@ -3,7 +3,9 @@
 #
 # It installs what is missing (scripts/install-deps.sh), builds (cmake, folder
 # `build`), starts MariaDB, the coordinator, order-srv, stock-srv and order-api
-# on 127.0.0.1 (scripts/run-suite.sh), then places two orders and shows, for
+# on 127.0.0.1 (scripts/run-suite.sh), with etcd as the service registry as in
+# the go-zero demo (CDTM_DISCOVERY=none: without etcd, on host:port targets),
+# shows what the services registered, then places two orders and shows, for
 # each, the curl command, the reply, the saga's status and branches as the
 # coordinator reports them, the order row and the stock before and after:
 #   1. an order that succeeds;
@@ -11,8 +13,9 @@
 # At the end it stops everything it started, unless --keep is given.
 #
 #   scripts/demo.sh [--keep]
-#   CDTM_BUILD_DIR (build) and the ports of run-suite.sh (MARIADB_PORT,
-#   ORDER_API_PORT, ...) can be changed through the environment.
+#   CDTM_BUILD_DIR (build), CDTM_DISCOVERY (etcd) and the ports of
+#   run-suite.sh (ETCD_PORT, MARIADB_PORT, ORDER_API_PORT, ...) can be changed
+#   through the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,7 +24,7 @@ KEEP=0
 for a in "$@"; do
   case $a in
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: $0 [--keep]" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +45,9 @@ missing=()
 for c in cmake gcc pkg-config protoc-c mariadbd mariadb-install-db mariadb mariadb-admin curl; do
   command -v "$c" >/dev/null 2>&1 || missing+=("$c")
 done
+if [ "${CDTM_DISCOVERY:-etcd}" = etcd ]; then
+  for c in etcd etcdctl; do command -v "$c" >/dev/null 2>&1 || missing+=("$c"); done
+fi
 for m in grpc libprotobuf-c jansson libmariadb yaml-0.1; do
   pkg-config --exists "$m" 2>/dev/null || missing+=("$m")
 done
@@ -69,6 +75,19 @@ fi
 . "$SUITE/env"
 export MARIADB_PORT
 API=$ORDER_API_URL
+
+if [ "$CDTM_DISCOVERY" = etcd ]; then
+  say "The service registry: etcd on $ETCD_ENDPOINT"
+  echo "   \$ etcdctl --endpoints=$ETCD_ENDPOINT get --prefix ''   (key, then value)"
+  ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINT" get --prefix '' | sed 's/^/     /'
+  note "Each service registered itself as go-zero does: the key <name>/<lease id in decimal> holds" \
+    "its gRPC address under a 10 s lease that it keeps alive (if the process dies, the key goes" \
+    "within 10 s). The coordinator registered its EndPoint under dtmservice/ (conf.yml's" \
+    "MicroService block). order-api finds the coordinator at etcd://$ETCD_ENDPOINT/dtmservice and" \
+    "writes branch URLs such as etcd://$ETCD_ENDPOINT/order.rpc/pb.order/create, which the" \
+    "coordinator splits at the second '/' (server etcd://$ETCD_ENDPOINT/order.rpc, method" \
+    "/pb.order/create) and resolves to a registered instance, as DTM's go-zero driver does."
+fi
 
 sql() { ./scripts/mariadb.sh sql -N -B -e "$1"; }
 stock() { sql "SELECT num FROM \`dtm-gozero-stock\`.stock WHERE goods_id = $GOODS"; }
@@ -168,5 +187,9 @@ if [ "$KEEP" = 1 ]; then
   echo "   curl -s $API/order/$GID1"
   echo "   curl -s '$DTM_HTTP_URL/query?gid=$GID1'"
   echo "   MARIADB_PORT=$MARIADB_PORT scripts/mariadb.sh sql -e 'SELECT * FROM \`dtm-gozero-stock\`.stock'"
+  [ "$CDTM_DISCOVERY" = etcd ] &&
+    echo "   ETCDCTL_API=3 etcdctl --endpoints=$ETCD_ENDPOINT get --prefix order.rpc/"
   echo "Stop everything with: ${CDTM_SUITE_DIR:+CDTM_SUITE_DIR=$CDTM_SUITE_DIR }scripts/stop.sh"
+  [ "$CDTM_DISCOVERY" = etcd ] && [ -f "$SUITE/etcd.pid" ] &&
+    echo "and etcd with: kill $(cat "$SUITE/etcd.pid")"
 fi

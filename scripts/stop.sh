@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # stop.sh: stops what scripts/run-suite.sh started, by the PIDs it recorded
-# in the suite folder: order-api, stock-srv, order-srv, the coordinator, then
+# in the suite folder: order-api, stock-srv, order-srv, the coordinator, etcd, then
 # MariaDB when run-suite.sh was the one that started it. Each program gets
 # SIGTERM (an orderly stop) and, after 15 s, SIGKILL. Safe to run twice.
 #   CDTM_SUITE_DIR   the suite folder (default .run/suite)
@@ -34,7 +34,7 @@ stop_prog() {
 }
 
 echo "stopping the suite ($SUITE)"
-for p in order-api stock-srv order-srv dtm; do stop_prog "$p"; done
+for p in order-api stock-srv order-srv dtm etcd; do stop_prog "$p"; done
 
 if [ -f "$SUITE/mariadb.started" ]; then
   MARIADB_PORT=$(cat "$SUITE/mariadb.started") ./scripts/mariadb.sh stop

@@ -6,8 +6,9 @@
  *
  * Config keys: Name, ListenOn, Threads (16), LogLevel (info),
  * DB.DataSource (required), DB.MaxConns (16), BarrierTable
- * (dtm_barrier.barrier). Each can be overridden from the environment
- * (LISTEN_ON, DB_DATA_SOURCE, ...; see common/conf.h).
+ * (dtm_barrier.barrier), Etcd.Hosts + Etcd.Key (register in etcd as go-zero
+ * does; common/etcd.h). Each can be overridden from the environment
+ * (LISTEN_ON, DB_DATA_SOURCE, ETCD_HOSTS, ETCD_KEY, ...; see common/conf.h).
  * Exit status: 0 after a clean stop, 2 for a bad command line or config,
  * 1 when the server cannot start. */
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "conf.h"
 #include "db.h"
 #include "dsn.h"
+#include "etcd.h"
 #include "log.h"
 #include "rpcsrv.h"
 #include "server.h"
@@ -72,6 +74,13 @@ int main(int argc, char **argv) {
         die_config("%s: BarrierTable: '%s' is not a table name ([db.]table)", path, table);
     const char *name = conf_str(c, "Name", PROG);
     const char *listen_on = conf_str(c, "ListenOn", NULL);
+    /* An Etcd block: register as go-zero's zrpc server does (demo.md §8). */
+    const char *const *hosts;
+    size_t nhosts = conf_list(c, "Etcd.Hosts", &hosts);
+    const char *etcd_key = conf_str(c, "Etcd.Key", NULL);
+    etcd_target etcd = {0};
+    if ((nhosts || etcd_key) && etcd_target_make(hosts, nhosts, etcd_key, &etcd, err, sizeof err) != 0)
+        die_config("%s: Etcd: %s", path, err);
 
     /* Before any thread exists (gRPC and the pool start some), so that every
      * thread inherits the mask and SIGTERM waits for sig_wait_term(). */
@@ -92,6 +101,15 @@ int main(int argc, char **argv) {
         conf_free(c);
         return 1;
     }
+    /* Registered once the port is bound, so that a client never finds an
+     * instance that cannot answer yet. etcd being down is not fatal: the
+     * registration retries in the background. */
+    etcd_reg *reg = NULL;
+    char addr[ETCD_ADDR_MAX];
+    if (etcd.nhosts &&
+        (etcd_advertise_addr(listen_on, rpcsrv_port(srv), addr, sizeof addr, err, sizeof err) != 0 ||
+         !(reg = etcd_reg_new(&etcd, addr, err, sizeof err))))
+        log_error(NULL, "%s: not registered in etcd: %s", name, err);
     log_info(NULL, "%s serving pb.stock on %s (port %d, %d threads, database %s on %s:%u)",
              name, listen_on, rpcsrv_port(srv), (int)threads, d.dbname,
              d.socket[0] ? d.socket : d.host, d.port);
@@ -99,6 +117,7 @@ int main(int argc, char **argv) {
     /* ---- run until told to stop ---- */
     int sig = sig_wait_term();
     log_info(NULL, "%s: signal %d, stopping (calls in flight get 5 s)", name, sig);
+    etcd_reg_free(reg); /* first, so that clients stop picking us */
     rpcsrv_stop(srv, 5000);
     rpcsrv_free(srv);
     db_pool_free(pool);

@@ -32,17 +32,6 @@ static int busi_g, busi_h, dtm_g, dtm_h;
 static pid_t busi_pid = -1, dtm_pid = -1;
 static char run_id[32];
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP helpers ---- */
 
 /* Sends a request; returns the status (-1 on a transport error) and the body
@@ -140,14 +129,14 @@ static const char *branch_status(json_t *q, const char *bid, const char *op) {
 
 /* Polls query until the transaction's status is `want` or the deadline. */
 static int wait_status(const char *gid, const char *want, int timeout_ms) {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = h_now_ms() + timeout_ms;
     for (;;) {
         json_t *q = dtm_query(gid);
         int ok = q && strcmp(trans_field(q, "status"), want) == 0;
         json_decref(q);
         if (ok) return 0;
-        if (now_ms() >= deadline) return -1;
-        sleep_ms(100);
+        if (h_now_ms() >= deadline) return -1;
+        h_sleep_ms(100);
     }
 }
 
@@ -348,7 +337,7 @@ static void caller_speaks_dtm_wire(void) {
     CHECK(strstr(msg, "https is not supported") != NULL);
     snprintf(t->protocol, sizeof t->protocol, "grpc");
     free(t->branches[1].url);
-    t->branches[1].url = strdup("etcd://127.0.0.1:2379/busi/TransIn");
+    t->branches[1].url = strdup("consul://127.0.0.1:8500/busi/TransIn");
     CHECK_EQ_INT(call_busi(c, t, 1, msg, sizeof msg), DTM_ERROR);
     CHECK(strstr(msg, "unsupported URL scheme") != NULL);
     free(t->branches[1].url);
@@ -458,10 +447,10 @@ static void saga_retries_with_backoff(void) {
     char gid[64], raw[2048];
     make_gid(gid, sizeof gid, "backoff");
     busi_control("TransIn", "unavailable", 3);
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     /* WaitResult false: the answer comes at once; the saga goes on. */
     CHECK_EQ_INT(submit_http(gid, "TransIn", 0, raw, sizeof raw), 200);
-    CHECK(now_ms() - t0 < 1500);
+    CHECK(h_now_ms() - t0 < 1500);
     CHECK_EQ_INT(wait_status(gid, "succeed", 45000), 0);
     json_t *calls = busi_calls(gid);
     long long ts[8];
@@ -498,9 +487,9 @@ static void saga_wait_result_false_runs_in_background(void) {
     /* The first action hangs longer than RequestTimeout: the submit does not
      * wait for it, and the saga finishes later on its own. */
     busi_control("TransOut", "hang", 1);
-    long long t0 = now_ms();
+    long long t0 = h_now_ms();
     CHECK_EQ_INT(submit_grpc(gid, "TransIn", 0, msg, sizeof msg), GRPC_STATUS_OK);
-    CHECK(now_ms() - t0 < 1500);
+    CHECK(h_now_ms() - t0 < 1500);
     json_t *q = dtm_query(gid);
     CHECK_EQ_STR(trans_field(q, "status"), "submitted");
     json_decref(q);
@@ -540,7 +529,7 @@ static dtm_result engine_fake_call(void *ud, const trans_global *t, const trans_
         return DTM_SUCCESS;
     }
     __atomic_add_fetch(&f->started, 1, __ATOMIC_SEQ_CST);
-    if (f->delay_ms) sleep_ms(f->delay_ms);
+    if (f->delay_ms) h_sleep_ms(f->delay_ms);
     if (strstr(b->url, "Fail")) {
         snprintf(msg, msglen, "url:%s return failed: FAILURE FAILURE", b->url);
         return DTM_FAILURE;
@@ -601,8 +590,8 @@ static void engine_stores_aborting_before_compensating(void) {
     make_gid(g3, sizeof g3, "eng-q3");
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g1, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
                  DTM_SUCCESS);
-    long long deadline = now_ms() + 5000;
-    while (__atomic_load_n(&f.started, __ATOMIC_SEQ_CST) < 2 && now_ms() < deadline) sleep_ms(10);
+    long long deadline = h_now_ms() + 5000;
+    while (__atomic_load_n(&f.started, __ATOMIC_SEQ_CST) < 2 && h_now_ms() < deadline) h_sleep_ms(10);
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g2, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
                  DTM_SUCCESS); /* queued */
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g3, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
