@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errbuf.h"
 #include "log.h"
@@ -368,14 +369,25 @@ typedef struct {
     two_times now; /* NOW() and the first next_cron_time */
 } save_new_ctx;
 
+/* Now and `ahead_s` seconds later, as DATETIME text in UTC: the time zone of
+ * every store session (db.c), so these compare with the server's NOW(). Read
+ * here rather than with a SELECT NOW(), which cost a round trip per saga; DTM
+ * too writes its own clock's times. */
+static void utc_times(int64_t ahead_s, two_times *tt) {
+    time_t now = time(NULL), later = now + (time_t)ahead_s;
+    struct tm a, b;
+    gmtime_r(&now, &a);
+    gmtime_r(&later, &b);
+    strftime(tt->a, sizeof tt->a, "%Y-%m-%d %H:%M:%S", &a);
+    strftime(tt->b, sizeof tt->b, "%Y-%m-%d %H:%M:%S", &b);
+}
+
 static int save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
     save_new_ctx *x = ud;
     trans_global *t = x->t;
     /* Read the clock once, so that every row and the copy in memory agree. */
-    db_arg ta[] = {DB_INT(t->next_cron_interval)};
-    int rc = db_query(c, "SELECT NOW(), DATE_ADD(NOW(), INTERVAL ? SECOND)", ta, 1, two_times_row,
-                      &x->now, err, errlen);
-    if (rc != DB_OK) return rc;
+    utc_times(t->next_cron_interval, &x->now);
+    int rc;
     db_arg a[] = {
         DB_STR(t->gid),         DB_STR(t->trans_type),   DB_STR(t->status),
         DB_STR(t->query_prepared), DB_STR(t->protocol),  DB_STR(x->now.a),
@@ -455,6 +467,50 @@ static int recheck_status(db_conn *c, const char *gid, const char *expect, int l
     return strcmp(st, expect) == 0 ? 0 : TXR_CONFLICT;
 }
 
+/* Stores the status of every dirty branch of t, by the unique key (gid,
+ * branch_id, op), which every copy of the transaction knows even before its
+ * rows were read back. Branches that share an op and a new status (both
+ * actions of a saga that succeeded) go in one statement, up to
+ * BRANCH_IDS_PER_UPDATE at a time. */
+#define BRANCH_IDS_PER_UPDATE 32
+static int update_dirty_branches(db_conn *c, trans_global *t, char *err, size_t errlen) {
+    static const char head[] = "UPDATE trans_branch_op SET status=?, finish_time=NOW(), "
+                               "update_time=NOW() WHERE gid=? AND op=? AND branch_id IN (";
+    char sql[sizeof head + 2 * BRANCH_IDS_PER_UPDATE + 2];
+    db_arg a[3 + BRANCH_IDS_PER_UPDATE];
+    size_t n = t->n_branches;
+    char *done = calloc(n ? n : 1, 1);
+    if (!done) {
+        errbuf_set(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    int rc = DB_OK;
+    for (size_t i = 0; i < n && rc == DB_OK; i++) {
+        const trans_branch *first = &t->branches[i];
+        if (!first->dirty || done[i]) continue;
+        size_t k = 0, len = sizeof head - 1;
+        memcpy(sql, head, len);
+        a[0] = DB_STR(first->status);
+        a[1] = DB_STR(t->gid);
+        a[2] = DB_STR(first->op);
+        for (size_t j = i; j < n && k < BRANCH_IDS_PER_UPDATE; j++) {
+            const trans_branch *b = &t->branches[j];
+            if (!b->dirty || done[j] || strcmp(b->op, first->op) != 0 ||
+                strcmp(b->status, first->status) != 0)
+                continue;
+            done[j] = 1;
+            if (k) sql[len++] = ',';
+            sql[len++] = '?';
+            a[3 + k++] = DB_STR(b->branch_id);
+        }
+        sql[len++] = ')';
+        sql[len] = '\0';
+        rc = db_exec(c, sql, a, 3 + k, NULL, err, errlen);
+    }
+    free(done);
+    return rc;
+}
+
 /* The SQL that moves a global row to a new status, setting finish_time when
  * it succeeds and rollback_time when it fails (as DTM's changeStatus). */
 static const char *progress_sql(const char *status) {
@@ -492,19 +548,7 @@ static int save_progress_tx(db_conn *c, void *ud, char *err, size_t errlen) {
         if (rc == TXR_NOT_FOUND) return TXR_CONFLICT;
         if (rc != 0) return rc;
     }
-    for (size_t i = 0; i < t->n_branches; i++) {
-        trans_branch *b = &t->branches[i];
-        if (!b->dirty) continue;
-        /* By the unique key (gid, branch_id, op), which every copy of the
-         * transaction knows even before its rows were read back. */
-        db_arg ba[] = {DB_STR(b->status), DB_STR(t->gid), DB_STR(b->branch_id), DB_STR(b->op)};
-        rc = db_exec(c,
-                     "UPDATE trans_branch_op SET status=?, finish_time=NOW(), update_time=NOW() "
-                     "WHERE gid=? AND branch_id=? AND op=?",
-                     ba, 4, NULL, err, errlen);
-        if (rc != DB_OK) return rc;
-    }
-    return DB_OK;
+    return update_dirty_branches(c, t, err, errlen);
 }
 
 store_rc store_save_progress(store *s, trans_global *t, const char *old_status,
