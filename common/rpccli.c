@@ -23,9 +23,15 @@
 #define RPCCLI_MAX_TARGETS 256 /* distinct targets; a bound on channels and their sockets */
 #define RPCCLI_MAX_MD 64       /* metadata pairs per call */
 #define RPCCLI_MAX_MESSAGE 1024
-/* A restarted peer should be found again within seconds, not after gRPC's
- * default back-off of up to two minutes. */
-#define RPCCLI_MAX_BACKOFF_MS 5000
+/* A restarted peer should be found again at once, not after gRPC's default
+ * back-off (first retry after 1 s, growing by 1.6 up to two minutes): calls
+ * fail fast while the channel waits, so every second of back-off after the
+ * peer is back was a second of refused orders (4 s after a coordinator
+ * restart in test_rolling_restart). A connection attempt a second to a peer
+ * that stays down costs nothing worth saving. */
+#define RPCCLI_FIRST_BACKOFF_MS 100
+#define RPCCLI_MAX_BACKOFF_MS 1000
+#define RPCCLI_CONNECT_TIMEOUT_MS 1000
 /* Extra wait past the call's own deadline before the call is cancelled by
  * hand: gRPC enforces the deadline itself, this only guards against a stall. */
 #define RPCCLI_SLACK_MS 5000
@@ -73,10 +79,21 @@ static grpc_channel *channel_get(rpccli *c, const char *target) {
     if (!ch && c->nchannels < RPCCLI_MAX_TARGETS) {
         char *copy = strdup(target);
         if (copy) {
-            grpc_arg arg = {.type = GRPC_ARG_INTEGER,
-                            .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                            .value.integer = RPCCLI_MAX_BACKOFF_MS};
-            grpc_channel_args args = {1, &arg};
+            grpc_arg arg[] = {
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                 .value.integer = RPCCLI_FIRST_BACKOFF_MS},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                 .value.integer = RPCCLI_MAX_BACKOFF_MS},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                 .value.integer = RPCCLI_CONNECT_TIMEOUT_MS},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+                 .value.integer = RPCCLI_FIRST_BACKOFF_MS},
+            };
+            grpc_channel_args args = {sizeof arg / sizeof arg[0], arg};
             grpc_channel_credentials *creds = grpc_insecure_credentials_create();
             ch = grpc_channel_create(target, creds, &args);
             grpc_channel_credentials_release(creds);

@@ -11,9 +11,13 @@ port_open() {
 }
 
 free_port() {
-  local p i
+  # Below the kernel's ephemeral range, so that no outgoing connection can
+  # take the port between this check and the server's bind.
+  local lo p i
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || lo=32768
+  [ "${lo:-0}" -gt 12000 ] 2>/dev/null || lo=32768
   for i in $(seq 200); do
-    p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+    p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000) ))
     port_open "$p" || { echo "$p"; return 0; }
   done
   echo "free_port: no free port found" >&2

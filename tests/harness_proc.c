@@ -62,19 +62,34 @@ int h_port_open(int port) {
     return ok;
 }
 
+/* The lowest port of the kernel's ephemeral range (32768 if unknown). */
+static int ephemeral_low(void) {
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1 || lo <= 12000) lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
 int h_free_port(void) {
-    /* Ask the kernel for an ephemeral port, then release it. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
+    /* A random port below the ephemeral range that binds now: an ephemeral
+     * port could be taken by an outgoing connection before the server binds. */
+    static __thread unsigned seed;
+    if (!seed) seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
+    int lo = ephemeral_low();
+    for (int i = 0; i < 200; i++) {
+        int port = 10000 + (int)(rand_r(&seed) % (unsigned)(lo - 10000));
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) return -1;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) return port;
+    }
+    return -1;
 }
 
 int h_wait_port(int port, int timeout_ms) {
