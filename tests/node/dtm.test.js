@@ -70,15 +70,33 @@ function setStock(id, num) {
 
 // ---- processes and ports -------------------------------------------------------
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+// A random port below the kernel's ephemeral range that can be bound now (an
+// ephemeral port could be taken by an outgoing connection before the server
+// binds it), as tests/harness_proc.c does.
+function ephemeralLow() {
+  try {
+    const lo = parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8'), 10);
+    return lo > 12000 ? lo : 32768;
+  } catch (_) {
+    return 32768;
+  }
+}
+
+function tryBind(port) {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+async function freePort() {
+  const lo = ephemeralLow();
+  for (let i = 0; i < 200; i++) {
+    const port = 10000 + Math.floor(Math.random() * (lo - 10000));
+    if (await tryBind(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
 
 function portOpen(port) {
