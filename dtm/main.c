@@ -27,6 +27,7 @@
 #include "engine.h"
 #include "etcd.h"
 #include "log.h"
+#include "mem.h"
 #include "service.h"
 #include "sig.h"
 #include "store.h"
@@ -97,6 +98,7 @@ static etcd_reg *register_service(const dtm_config *cfg) {
 }
 
 int main(int argc, char **argv) {
+    mem_init();
     const char *path = NULL;
     int reset = 0;
     for (int i = 1; i < argc; i++) {

@@ -26,6 +26,7 @@
 #include "httpsrv.h"
 #include "log.h"
 #include "logic.h"
+#include "mem.h"
 #include "sig.h"
 
 #define PROG "order-api"
@@ -43,6 +44,7 @@ static void die_config(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+    mem_init();
     const char *path = "etc/order.yaml";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)

@@ -22,6 +22,7 @@
 #include "dsn.h"
 #include "etcd.h"
 #include "log.h"
+#include "mem.h"
 #include "rpcsrv.h"
 #include "server.h"
 #include "sig.h"
@@ -42,6 +43,7 @@ static void die_config(const char *fmt, ...) {
 }
 
 int main(int argc, char **argv) {
+    mem_init();
     const char *path = "etc/order.yaml";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
