@@ -8,7 +8,7 @@
  * found nothing has no "kvs", a keepalive of a lease etcd no longer knows has
  * no "TTL".
  *
- * Sections: helpers and base64; targets and branch URLs; the advertised
+ * Sections: helpers; targets and branch URLs; the advertised
  * address; the gateway calls; registration (one thread per registration).
  * The resolver, which caches what etcd_list() reads, is etcd_resolver.c. */
 #include "etcd.h"
@@ -26,6 +26,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base64.h"
 #include "errbuf.h"
 #include "httpcli.h"
 #include "log.h"
@@ -35,54 +36,6 @@
 #define ETCD_RETRY_MS 1000     /* registration retry while etcd cannot be reached */
 
 /* ---- helpers ---- */
-
-static const char etcd_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 with padding; the caller frees. */
-static char *etcd_b64_encode(const char *s, size_t n) {
-    char *out = malloc(4 * ((n + 2) / 3) + 1), *o = out;
-    if (!out) return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < n ? p[i + 2] : 0);
-        *o++ = etcd_b64[v >> 18 & 63];
-        *o++ = etcd_b64[v >> 12 & 63];
-        *o++ = i + 1 < n ? etcd_b64[v >> 6 & 63] : '=';
-        *o++ = i + 2 < n ? etcd_b64[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-/* Decodes base64 into a NUL-terminated string; NULL when it is not base64
- * or decodes to bytes holding a NUL. The caller frees. */
-static char *etcd_b64_decode(const char *s) {
-    size_t n = strlen(s), o = 0;
-    char *out = malloc(n / 4 * 3 + 4);
-    unsigned v = 0, bits = 0;
-    if (!out || n % 4) goto bad;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=') {
-            if (i + 2 < n || (i + 1 < n && s[i + 1] != '=')) goto bad;
-            break;
-        }
-        const char *c = strchr(etcd_b64, s[i]);
-        if (!c || !s[i]) goto bad;
-        v = v << 6 | (unsigned)(c - etcd_b64);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o] = (char)(v >> bits & 0xff);
-            if (!out[o++]) goto bad;
-        }
-    }
-    out[o] = '\0';
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
 
 /* Reads an int64 sent as a JSON string (or, leniently, a JSON integer). */
 static int etcd_json_i64(json_t *v, int64_t *out) {
@@ -170,6 +123,18 @@ int etcd_target_make(const char *const *hosts, size_t nhosts, const char *key, e
     if (etcd_check_key(key, strlen(key), err, errlen) != 0) return -1;
     memcpy(out->key, key, strlen(key) + 1);
     return 0;
+}
+
+int etcd_target_from_conf(const conf *c, const char *block, etcd_target *out, char *err,
+                          size_t errlen) {
+    char hk[128], kk[128];
+    snprintf(hk, sizeof hk, "%s.Hosts", block);
+    snprintf(kk, sizeof kk, "%s.Key", block);
+    const char *const *hosts;
+    size_t nhosts = conf_list(c, hk, &hosts);
+    const char *key = conf_str(c, kk, NULL);
+    if (!nhosts && !key) return 0;
+    return etcd_target_make(hosts, nhosts, key, out, err, errlen) == 0 ? 1 : -1;
 }
 
 int etcd_target_string(const etcd_target *t, char *out, size_t outlen) {
@@ -308,7 +273,7 @@ static etcd_rc etcd_post(const etcd_target *t, size_t *host, const char *path, j
 
 /* A JSON object {"<name>": base64(s)}, or NULL when out of memory. */
 static json_t *etcd_obj_b64(const char *name, const char *s) {
-    char *b = etcd_b64_encode(s, strlen(s));
+    char *b = base64_encode(s, strlen(s));
     json_t *o = b ? json_pack("{s:s}", name, b) : NULL;
     free(b);
     return o;
@@ -423,7 +388,7 @@ int etcd_list(const etcd_target *t, size_t *host, int timeout_ms, char ***addrs,
     size_t i;
     json_array_foreach(kvs, i, kv) {
         json_t *v = json_object_get(kv, "value");
-        char *addr = list && json_is_string(v) ? etcd_b64_decode(json_string_value(v)) : NULL;
+        char *addr = list && json_is_string(v) ? base64_decode_text(json_string_value(v)) : NULL;
         if (addr && *addr && strlen(addr) < ETCD_ADDR_MAX && n < ETCD_LIST_MAX) list[n++] = addr;
         else free(addr);
     }
@@ -552,6 +517,13 @@ etcd_reg *etcd_reg_new(const etcd_target *t, const char *value, char *err, size_
         return errbuf_set(err, errlen, "cannot start the etcd registration thread"), NULL;
     }
     return r;
+}
+
+etcd_reg *etcd_reg_server(const etcd_target *t, const char *listen_on, int bound_port, char *err,
+                          size_t errlen) {
+    char addr[ETCD_ADDR_MAX];
+    if (etcd_advertise_addr(listen_on, bound_port, addr, sizeof addr, err, errlen) != 0) return NULL;
+    return etcd_reg_new(t, addr, err, errlen);
 }
 
 int64_t etcd_reg_lease(etcd_reg *r) {

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
+
 #define ETCD_HOSTS_MAX 8   /* etcd endpoints in one target */
 #define ETCD_HOST_MAX 256  /* "host:port" of one endpoint */
 #define ETCD_KEY_MAX 256   /* the registry key ("order.rpc") */
@@ -55,6 +57,12 @@ int etcd_target_parse(const char *target, etcd_target *out, char *err, size_t er
  * is empty", "Etcd.Key is required", ...). */
 int etcd_target_make(const char *const *hosts, size_t nhosts, const char *key, etcd_target *out,
                      char *err, size_t errlen);
+
+/* Reads the Etcd block `block` ("Etcd", "OrderRpcConf.Etcd") of a config:
+ * its Hosts and Key, as etcd_target_make() checks them. Returns 1 with *out
+ * filled, 0 when the block is absent, -1 with `err` naming the problem. */
+int etcd_target_from_conf(const conf *c, const char *block, etcd_target *out, char *err,
+                          size_t errlen);
 
 /* Writes t as go-zero's BuildTarget() does: "etcd://h1,h2/key". Returns 0, or
  * -1 when it does not fit in outlen. */
@@ -103,6 +111,12 @@ typedef struct etcd_reg etcd_reg;
  * (never failing) while etcd cannot be reached. Returns NULL with `err`
  * filled only when memory or a thread is missing. */
 etcd_reg *etcd_reg_new(const etcd_target *t, const char *value, char *err, size_t errlen);
+
+/* Registers a gRPC server as go-zero's zrpc does: the address
+ * etcd_advertise_addr() makes of listen_on and the port it bound, under t,
+ * with etcd_reg_new(). NULL with `err` filled when that fails. */
+etcd_reg *etcd_reg_server(const etcd_target *t, const char *listen_on, int bound_port, char *err,
+                          size_t errlen);
 
 /* The lease the key is registered under now, or 0 while not registered. */
 int64_t etcd_reg_lease(etcd_reg *r);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
+
 /* "YYYY-MM-DD hh:mm:ss" (UTC) -> Go's time JSON "YYYY-MM-DDThh:mm:ssZ";
  * "" (NULL) -> null. */
 static json_t *time_json(const char *t) {
@@ -15,24 +17,6 @@ static json_t *time_json(const char *t) {
     char buf[40];
     snprintf(buf, sizeof buf, "%.10sT%.8sZ", t, strlen(t) > 11 ? t + 11 : "00:00:00");
     return json_string(buf);
-}
-
-static char *base64(const uint8_t *p, size_t n) {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n) v |= p[i + 2];
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? tab[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
 }
 
 json_t *store_trans_json(const trans_global *t) {
@@ -82,7 +66,7 @@ json_t *store_trans_json(const trans_global *t) {
 
 json_t *store_branch_json(const trans_global *t, const trans_branch *b) {
     json_t *j = json_object();
-    char *b64 = base64(b->data, b->data ? b->data_len : 0);
+    char *b64 = base64_encode(b->data, b->data ? b->data_len : 0);
     if (!j || !b64) {
         json_decref(j);
         free(b64);

@@ -27,19 +27,17 @@ static int copy_value(char *dst, size_t dstlen, const char *src, const char *fil
  * else the Etcd block as "etcd://<Hosts joined by ','>/<Key>", else `def`. */
 static int build_target(const conf *c, const char *file, const char *key, const char *def,
                         char *out, size_t outlen, char *err, size_t errlen) {
-    char tk[128], ek[128], hk[128], why[256];
+    char tk[128], ek[128], why[256];
     snprintf(tk, sizeof tk, "%s.Target", key);
-    snprintf(ek, sizeof ek, "%s.Etcd.Key", key);
-    snprintf(hk, sizeof hk, "%s.Etcd.Hosts", key);
-    const char *const *hosts;
-    size_t nhosts = conf_list(c, hk, &hosts);
-    const char *target = conf_str(c, tk, NULL), *ekey = conf_str(c, ek, NULL);
+    snprintf(ek, sizeof ek, "%s.Etcd", key);
+    const char *target = conf_str(c, tk, NULL);
     etcd_target et;
-    if (!target && (ekey || nhosts > 0)) {
-        if (etcd_target_make(hosts, nhosts, ekey, &et, why, sizeof why) != 0) {
-            snprintf(err, errlen, "%s: %s.Etcd: %s", file, key, why);
-            return -1;
-        }
+    int block = target ? 0 : etcd_target_from_conf(c, ek, &et, why, sizeof why);
+    if (block < 0) {
+        snprintf(err, errlen, "%s: %s: %s", file, ek, why);
+        return -1;
+    }
+    if (block) {
         if (etcd_target_string(&et, out, outlen) != 0) {
             snprintf(err, errlen, "%s: %s.Etcd: the target is longer than %zu bytes", file, key,
                      outlen - 1);

@@ -77,12 +77,9 @@ int main(int argc, char **argv) {
     const char *name = conf_str(c, "Name", PROG);
     const char *listen_on = conf_str(c, "ListenOn", NULL);
     /* An Etcd block: register as go-zero's zrpc server does (demo.md §8). */
-    const char *const *hosts;
-    size_t nhosts = conf_list(c, "Etcd.Hosts", &hosts);
-    const char *etcd_key = conf_str(c, "Etcd.Key", NULL);
-    etcd_target etcd = {0};
-    if ((nhosts || etcd_key) && etcd_target_make(hosts, nhosts, etcd_key, &etcd, err, sizeof err) != 0)
-        die_config("%s: Etcd: %s", path, err);
+    etcd_target etcd;
+    int use_etcd = etcd_target_from_conf(c, "Etcd", &etcd, err, sizeof err);
+    if (use_etcd < 0) die_config("%s: Etcd: %s", path, err);
 
     /* Before any thread exists (gRPC and the pool start some), so that every
      * thread inherits the mask and SIGTERM waits for sig_wait_term(). */
@@ -107,10 +104,7 @@ int main(int argc, char **argv) {
      * instance that cannot answer yet. etcd being down is not fatal: the
      * registration retries in the background. */
     etcd_reg *reg = NULL;
-    char addr[ETCD_ADDR_MAX];
-    if (etcd.nhosts &&
-        (etcd_advertise_addr(listen_on, rpcsrv_port(srv), addr, sizeof addr, err, sizeof err) != 0 ||
-         !(reg = etcd_reg_new(&etcd, addr, err, sizeof err))))
+    if (use_etcd && !(reg = etcd_reg_server(&etcd, listen_on, rpcsrv_port(srv), err, sizeof err)))
         log_error(NULL, "%s: not registered in etcd: %s", name, err);
     log_info(NULL, "%s serving pb.order on %s (port %d, %d threads, database %s on %s:%u)",
              name, listen_on, rpcsrv_port(srv), (int)threads, d.dbname,

@@ -53,6 +53,13 @@ int h_finish(const char *name);
 /* Prints a test's step name ("== barrier_skips_hanging_action"). */
 void h_step(const char *name);
 
+/* The coordinator's conf.yml for a test, as text: the store database `db`
+ * on the private MariaDB (as root), HTTP and gRPC on these ports of
+ * 127.0.0.1, RetryInterval 1 and TransCronInterval 1 (quick recovery), then
+ * `extra`: more YAML lines, each ending in '\n', or "". Valid until this
+ * thread calls it again. */
+const char *h_dtm_yaml(const char *db, int http_port, int grpc_port, const char *extra);
+
 /* ---- time (harness_proc.c) ---- */
 
 /* Milliseconds on the monotonic clock, for deadlines. */

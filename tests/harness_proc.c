@@ -32,6 +32,16 @@ void h_step(const char *name) {
 
 /* ---- time ---- */
 
+const char *h_dtm_yaml(const char *db, int http_port, int grpc_port, const char *extra) {
+    static __thread char yaml[4096];
+    snprintf(yaml, sizeof yaml,
+             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n"
+             "  Password: ''\n  Db: %s\nBindAddress: 127.0.0.1\nHttpPort: %d\nGrpcPort: %d\n"
+             "RetryInterval: 1\nTransCronInterval: 1\n%s",
+             h_db_port(), db, http_port, grpc_port, extra ? extra : "");
+    return yaml;
+}
+
 long long h_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

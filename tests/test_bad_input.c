@@ -76,11 +76,7 @@ static struct {
 
 static void write_confs(void) {
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n  Password: \"\"\n"
-             "  Db: " STORE_DB "\nBindAddress: 127.0.0.1\nHttpPort: %d\nGrpcPort: %d\n"
-             "RetryInterval: 1\nTransCronInterval: 1\n", g.db_port, g.port[P_DTM], g.dtm_grpc);
-    g.conf[P_DTM] = h_write_temp(".yml", yaml);
+    g.conf[P_DTM] = h_write_temp(".yml", h_dtm_yaml(STORE_DB, g.port[P_DTM], g.dtm_grpc, ""));
     for (int i = 0; i < 2; i++) {
         const char *svc = i ? "stock" : "order";
         snprintf(yaml, sizeof yaml,

@@ -522,11 +522,7 @@ static int start_all(void) {
                  g.db_port, svc);
         *(i ? &g.stock_pid : &g.order_pid) = spawn(i ? "stock-srv" : "order-srv", "-f", yaml, i);
     }
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n  Password: \"\"\n"
-             "  Db: " STORE_DB "\nBindAddress: 127.0.0.1\nHttpPort: %d\nGrpcPort: %d\n"
-             "RetryInterval: 1\nTransCronInterval: 1\n", g.db_port, g.dtm_http, g.dtm_grpc);
-    g.dtm_pid = spawn("dtm", "-c", yaml, 2);
+    g.dtm_pid = spawn("dtm", "-c", h_dtm_yaml(STORE_DB, g.dtm_http, g.dtm_grpc, ""), 2);
     snprintf(g.order_target, sizeof g.order_target, "127.0.0.1:%d", g.order_port);
     snprintf(g.stock_target, sizeof g.stock_target, "127.0.0.1:%d", g.stock_port);
     snprintf(g.dtm_target, sizeof g.dtm_target, "127.0.0.1:%d", g.dtm_grpc);

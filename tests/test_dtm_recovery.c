@@ -81,17 +81,12 @@ static void coord_init(coord *c, const char *name) {
     c->http = h_free_port();
     c->grpc = h_free_port();
     while (c->grpc == c->http) c->grpc = h_free_port();
-    char yaml[1024];
-    /* RetryInterval and TransCronInterval of 1 s, so that recovery is quick;
-     * RequestTimeout 10 s, so that a slowed branch call is still in flight
-     * when the coordinator is killed. */
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n"
-             "  Password: ''\n  Db: " STORE_DB "\n"
-             "HttpPort: %d\nGrpcPort: %d\nRetryInterval: 1\nTimeoutToFail: 10\n"
-             "RequestTimeout: 10\nTransCronInterval: 1\nLogLevel: debug\n",
-             h_db_port(), c->http, c->grpc);
-    c->conf = h_write_temp(".yml", yaml);
+    /* RetryInterval and TransCronInterval of 1 s (h_dtm_yaml), so that
+     * recovery is quick; RequestTimeout 10 s, so that a slowed branch call is
+     * still in flight when the coordinator is killed. */
+    c->conf = h_write_temp(".yml", h_dtm_yaml(STORE_DB, c->http, c->grpc,
+                                              "TimeoutToFail: 10\nRequestTimeout: 10\n"
+                                              "LogLevel: debug\n"));
     c->pid = -1;
 }
 

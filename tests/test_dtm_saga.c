@@ -235,14 +235,9 @@ static int start_dtm(void) {
 
     dtm_g = h_free_port();
     dtm_h = h_free_port();
-    char conf[1024];
-    snprintf(conf, sizeof conf,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n"
-             "  Password: ''\n  Db: %s\n"
-             "HttpPort: %d\nGrpcPort: %d\nRetryInterval: 1\nTimeoutToFail: 35\n"
-             "RequestTimeout: 2\nTransCronInterval: 1\nLogLevel: debug\nWorkers: 4\n",
-             h_db_port(), TEST_DB, dtm_h, dtm_g);
-    conf_path = h_write_temp(".yml", conf);
+    conf_path = h_write_temp(".yml", h_dtm_yaml(TEST_DB, dtm_h, dtm_g,
+                                                 "TimeoutToFail: 35\nRequestTimeout: 2\n"
+                                                 "LogLevel: debug\nWorkers: 4\n"));
     char *dargv[] = {(char *)h_bin("dtm"), "-c", conf_path, "-r", NULL};
     dtm_pid = h_spawn(dargv, NULL, "/tmp/cdtm-test-dtm-saga-dtm.log");
     if (dtm_pid < 0 || h_wait_port(dtm_g, 15000) != 0 || h_wait_port(dtm_h, 15000) != 0) {

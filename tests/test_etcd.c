@@ -230,19 +230,17 @@ static void instance_start(instance *in, int wildcard, int dead_first) {
 }
 
 static void dtm_start(void) {
-    char yaml[1024], log[600];
+    char extra[512], log[600];
     g.dtm_http = h_free_port();
     g.dtm_grpc = h_free_port();
     while (g.dtm_grpc == g.dtm_http) g.dtm_grpc = h_free_port();
     /* The seed tutorial's MicroService block (demo.md §6), on our etcd. */
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n  Password: ''\n"
-             "  Db: dtm_test_etcd\nHttpPort: %d\nGrpcPort: %d\nRetryInterval: 1\nTimeoutToFail: 10\n"
-             "TransCronInterval: 1\nLogLevel: debug\n"
+    snprintf(extra, sizeof extra,
+             "TimeoutToFail: 10\nLogLevel: debug\n"
              "MicroService:\n  Driver: 'dtm-driver-gozero'\n  Target: 'etcd://127.0.0.1:%d/dtmservice'\n"
              "  EndPoint: '127.0.0.1:%d'\n",
-             h_db_port(), g.dtm_http, g.dtm_grpc, g.etcd_port, g.dtm_grpc);
-    char *conf = write_conf("dtm.yml", yaml);
+             g.etcd_port, g.dtm_grpc);
+    char *conf = write_conf("dtm.yml", h_dtm_yaml("dtm_test_etcd", g.dtm_http, g.dtm_grpc, extra));
     snprintf(log, sizeof log, "%s/dtm.log", g.dir);
     char *argv[] = {(char *)h_bin("dtm"), "-c", conf, "-r", NULL};
     g.dtm = h_spawn(argv, NULL, log);

@@ -430,12 +430,7 @@ static void start_suite(void) {
     s.grpc = h_free_port(), s.http = h_free_port(), s.order = h_free_port();
     s.stock = h_free_port(), s.api = h_free_port();
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n"
-             "  Password: \"\"\n  Db: " STORE_DB "\nBindAddress: 127.0.0.1\nHttpPort: %d\n"
-             "GrpcPort: %d\nRetryInterval: 1\nTransCronInterval: 1\n",
-             s.db_port, s.http, s.grpc);
-    s.dtm_yaml = temp_file(".yml", yaml);
+    s.dtm_yaml = temp_file(".yml", h_dtm_yaml(STORE_DB, s.http, s.grpc, ""));
     s.dtm_pid = start_dtm(1);
     for (int i = 0; i < 2; i++) {
         const char *db = i ? "dtm-gozero-stock" : "dtm-gozero-order";

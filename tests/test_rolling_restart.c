@@ -145,12 +145,7 @@ static void setup(void) {
     s.grpc = h_free_port(), s.http = h_free_port(), s.order = h_free_port();
     s.stock = h_free_port(), s.api = h_free_port();
     char yaml[2048];
-    snprintf(yaml, sizeof yaml,
-             "Store:\n  Driver: mysql\n  Host: 127.0.0.1\n  Port: %d\n  User: root\n"
-             "  Password: \"\"\n  Db: " STORE_DB "\nBindAddress: 127.0.0.1\nHttpPort: %d\n"
-             "GrpcPort: %d\nRetryInterval: 1\nTransCronInterval: 1\n",
-             s.db_port, s.http, s.grpc);
-    s.conf[P_DTM] = temp_conf(yaml);
+    s.conf[P_DTM] = temp_conf(h_dtm_yaml(STORE_DB, s.http, s.grpc, ""));
     for (int i = P_ORDER; i <= P_STOCK; i++) {
         const char *db = i == P_STOCK ? "dtm-gozero-stock" : "dtm-gozero-order";
         const char *user = i == P_STOCK ? "stock_srv" : "order_srv";
