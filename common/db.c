@@ -34,8 +34,9 @@
 #include "errbuf.h"
 #include "log.h"
 
-#define DB_STMT_CACHE 64               /* prepared statements kept per connection */
-#define DB_MAX_ARGS 64                 /* bound arguments per statement */
+#define DB_STMT_CACHE 128              /* prepared statements kept per connection */
+#define DB_MAX_ARGS 1024               /* bound arguments per statement */
+#define DB_STACK_ARGS 32               /* more than this are bound from the heap */
 #define DB_MAX_COLS 256                /* columns per result row */
 #define DB_MAX_VALUE (16u << 20)       /* largest column value db_query reads */
 #define DB_DEFAULT_CONNECT_S 3
@@ -448,9 +449,23 @@ static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t na
                 sql);
         return DB_ESQL;
     }
-    MYSQL_BIND b[DB_MAX_ARGS];
-    long long ints[DB_MAX_ARGS];
-    unsigned long lens[DB_MAX_ARGS];
+    /* Few arguments are bound from the stack; a multi-row statement's many
+     * from the heap (the caller may be on a small civetweb thread stack). */
+    MYSQL_BIND sb[DB_STACK_ARGS], *b = sb;
+    long long sints[DB_STACK_ARGS], *ints = sints;
+    unsigned long slens[DB_STACK_ARGS], *lens = slens;
+    if (nargs > DB_STACK_ARGS) {
+        b = malloc(nargs * sizeof *b);
+        ints = malloc(nargs * sizeof *ints);
+        lens = malloc(nargs * sizeof *lens);
+        if (!b || !ints || !lens) {
+            free(b);
+            free(ints);
+            free(lens);
+            errbuf_set(err, errlen, "db: out of memory");
+            return DB_ESQL;
+        }
+    }
     if (nargs) {
         memset(b, 0, nargs * sizeof b[0]);
         for (size_t i = 0; i < nargs; i++) {
@@ -475,16 +490,21 @@ static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t na
         if (mysql_stmt_bind_param(st, b) != 0) {
             rc = fail_st(c, st, err, errlen);
             stmt_forget(c, st);
-            return rc;
         }
     }
-    if (mysql_stmt_execute(st) != 0) {
+    /* Execute reads the bound values; they may go afterwards. */
+    if (rc == DB_OK && mysql_stmt_execute(st) != 0) {
         unsigned eno = mysql_stmt_errno(st);
         rc = fail_st(c, st, err, errlen);
         /* A client-side error leaves the statement in an unknown state. */
         if (eno >= CR_MIN_ERROR && eno <= CR_MAX_ERROR && !c->broken) stmt_forget(c, st);
-        return rc;
     }
+    if (b != sb) {
+        free(b);
+        free(ints);
+        free(lens);
+    }
+    if (rc != DB_OK) return rc;
     *out = st;
     return DB_OK;
 }

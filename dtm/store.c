@@ -34,17 +34,12 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "store_int.h"
 
-struct store {
-    db_pool *pool;
-    int timeout_ms; /* bound on each wait for a connection */
-};
-
-/* Private results of transaction bodies, above every db_rc value, so that
- * db_with_tx()'s return tells them apart from database errors. */
-enum { TXR_DUP = 100, TXR_CONFLICT, TXR_NOT_FOUND, TXR_INVALID };
-
-#define BRANCH_ROWS_PER_INSERT 10 /* 6 bound values a row; db.c binds at most 64 */
+#define BRANCH_ROWS_EXACT 8 /* branch rows per INSERT: any count up to this, */
+#define BRANCH_ROWS_MAX 64  /* then powers of two up to this (6 values a row) */
+#define GLOBAL_ROWS_EXACT 4 /* the same for global rows (14 values a row) */
+#define GLOBAL_ROWS_MAX 16
 #define CLAIM_CANDIDATES 10
 
 /* Maps what db_with_tx() returned onto a store_rc. */
@@ -63,10 +58,15 @@ store *store_new(db_pool *pool, int db_timeout_ms) {
     if (!s) return NULL;
     s->pool = pool;
     s->timeout_ms = db_timeout_ms > 0 ? db_timeout_ms : 3000;
+    pthread_mutex_init(&s->mu, NULL);
     return s;
 }
 
-void store_free(store *s) { free(s); }
+void store_free(store *s) {
+    if (!s) return;
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
 
 /* ---- schema ------------------------------------------------------------- */
 
@@ -300,61 +300,93 @@ store_rc store_load(store *s, const char *gid, int with_branches, trans_global *
     return r;
 }
 
-/* ---- writing branch rows ------------------------------------------------ */
+/* ---- writing new rows --------------------------------------------------- */
 
-/* Inserts branches [0, n) of b for gid, BRANCH_ROWS_PER_INSERT rows per
- * statement. `upsert` makes a row that exists already a no-op (registerBranch
- * may be repeated); otherwise a duplicate is an error. When set_ids, fills
- * each b[i].id from the statement's first AUTO_INCREMENT id (consecutive for
- * a multi-row INSERT under InnoDB's default lock mode; the ids in memory are
- * informational, since branch rows are updated by their unique key). */
-static int insert_branches(db_conn *c, const char *gid, trans_branch *b, size_t n, int upsert,
-                           int set_ids, char *err, size_t errlen) {
+/* Builds "<head><row>,<row>,...<tail>" for k rows in a malloc'd string. */
+static char *multi_row_sql(const char *head, const char *row, size_t k, const char *tail) {
+    size_t hl = strlen(head), rl = strlen(row), tl = strlen(tail);
+    char *sql = malloc(hl + k * (rl + 1) + tl + 1);
+    if (!sql) return NULL;
+    char *p = sql;
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < k; i++) {
+        if (i) *p++ = ',';
+        memcpy(p, row, rl);
+        p += rl;
+    }
+    memcpy(p, tail, tl);
+    p[tl] = '\0';
+    return sql;
+}
+
+/* Runs a multi-row INSERT of k rows of `per_row` values each; with set_ids,
+ * *first_id gets the first row's AUTO_INCREMENT id (the others follow it:
+ * InnoDB's default lock mode numbers a multi-row INSERT consecutively). */
+static int insert_rows(db_conn *c, const char *head, const char *row, const char *tail,
+                       const db_arg *a, size_t k, size_t per_row, int64_t *first_id, char *err,
+                       size_t errlen) {
+    char *sql = multi_row_sql(head, row, k, tail);
+    if (!sql) {
+        errbuf_set(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    int rc = db_exec(c, sql, a, k * per_row, NULL, err, errlen);
+    free(sql);
+    if (rc == DB_OK && first_id) *first_id = (int64_t)db_last_insert_id(c);
+    return rc;
+}
+
+int store_insert_branches(db_conn *c, const branch_ref *refs, size_t n, int upsert, int set_ids,
+                          char *err, size_t errlen) {
     static const char head[] =
         "INSERT INTO trans_branch_op (gid, url, data, bin_data, branch_id, op, status, "
         "create_time, update_time) VALUES ";
-    static const char row[] = "(?, ?, '', ?, ?, ?, ?, NOW(), NOW())";
-    static const char tail[] = " ON DUPLICATE KEY UPDATE id = id";
-    char sql[sizeof head + BRANCH_ROWS_PER_INSERT * (sizeof row + 1) + sizeof tail];
-    db_arg a[BRANCH_ROWS_PER_INSERT * 6];
-    for (size_t at = 0; at < n; at += BRANCH_ROWS_PER_INSERT) {
-        size_t k = n - at < BRANCH_ROWS_PER_INSERT ? n - at : BRANCH_ROWS_PER_INSERT;
-        size_t len = 0;
-        memcpy(sql, head, sizeof head - 1);
-        len = sizeof head - 1;
+    db_arg *a = malloc(BRANCH_ROWS_MAX * 6 * sizeof *a);
+    if (!a) {
+        errbuf_set(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    int rc = DB_OK;
+    for (size_t at = 0, k; at < n && rc == DB_OK; at += k) {
+        k = store_chunk(n - at, BRANCH_ROWS_EXACT, BRANCH_ROWS_MAX);
         for (size_t i = 0; i < k; i++) {
-            if (i) sql[len++] = ',';
-            memcpy(sql + len, row, sizeof row - 1);
-            len += sizeof row - 1;
-            const trans_branch *x = &b[at + i];
-            a[i * 6 + 0] = DB_STR(gid);
+            const trans_branch *x = refs[at + i].b;
+            a[i * 6 + 0] = DB_STR(refs[at + i].gid);
             a[i * 6 + 1] = DB_STR(x->url ? x->url : "");
             a[i * 6 + 2] = DB_BYTES(x->data ? (const char *)x->data : "", x->data_len);
             a[i * 6 + 3] = DB_STR(x->branch_id);
             a[i * 6 + 4] = DB_STR(x->op);
             a[i * 6 + 5] = DB_STR(x->status[0] ? x->status : TS_PREPARED);
         }
-        if (upsert) {
-            memcpy(sql + len, tail, sizeof tail - 1);
-            len += sizeof tail - 1;
-        }
-        sql[len] = '\0';
-        int rc = db_exec(c, sql, a, k * 6, NULL, err, errlen);
-        if (rc != DB_OK) return rc;
-        if (set_ids) {
-            uint64_t first = db_last_insert_id(c);
-            for (size_t i = 0; i < k; i++) b[at + i].id = (int64_t)(first + i);
-        }
+        int64_t first = 0;
+        rc = insert_rows(c, head, "(?, ?, '', ?, ?, ?, ?, NOW(), NOW())",
+                         upsert ? " ON DUPLICATE KEY UPDATE id = id" : "", a, k, 6, &first, err,
+                         errlen);
+        if (rc == DB_OK && set_ids)
+            for (size_t i = 0; i < k; i++) refs[at + i].b->id = first + (int64_t)i;
     }
-    return DB_OK;
+    free(a);
+    return rc;
+}
+
+/* Inserts the n branch rows b of one transaction gid (see
+ * store_insert_branches). */
+static int insert_own_branches(db_conn *c, const char *gid, trans_branch *b, size_t n, int upsert,
+                               int set_ids, char *err, size_t errlen) {
+    if (!n) return DB_OK;
+    branch_ref *refs = malloc(n * sizeof *refs);
+    if (!refs) {
+        errbuf_set(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    for (size_t i = 0; i < n; i++) refs[i] = (branch_ref){gid, &b[i]};
+    int rc = store_insert_branches(c, refs, n, upsert, set_ids, err, errlen);
+    free(refs);
+    return rc;
 }
 
 /* ---- save_new ----------------------------------------------------------- */
-
-typedef struct {
-    char a[32];
-    char b[32];
-} two_times;
 
 static int two_times_row(void *ud, size_t ncols, const db_val *c) {
     two_times *tt = ud;
@@ -365,17 +397,10 @@ static int two_times_row(void *ud, size_t ncols, const db_val *c) {
     return 1;
 }
 
-typedef struct {
-    trans_global *t;
-    const char *options;
-    two_times now; /* NOW() and the first next_cron_time */
-} save_new_ctx;
-
-/* Now and `ahead_s` seconds later, as DATETIME text in UTC: the time zone of
- * every store session (db.c), so these compare with the server's NOW(). Read
- * here rather than with a SELECT NOW(), which cost a round trip per saga; DTM
- * too writes its own clock's times. */
-static void utc_times(int64_t ahead_s, two_times *tt) {
+/* Read here rather than with a SELECT NOW(), which cost a round trip per
+ * saga; the time zone is every store session's (db.c), so these compare with
+ * the server's NOW(). DTM too writes its own clock's times. */
+void store_utc_times(int64_t ahead_s, two_times *tt) {
     time_t now = time(NULL), later = now + (time_t)ahead_s;
     struct tm a, b;
     gmtime_r(&now, &a);
@@ -384,32 +409,61 @@ static void utc_times(int64_t ahead_s, two_times *tt) {
     strftime(tt->b, sizeof tt->b, "%Y-%m-%d %H:%M:%S", &b);
 }
 
-static int save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
+#define GLOBAL_VALUES 14
+int store_insert_globals(db_conn *c, save_new_ctx *const *xs, size_t n, char *err,
+                         size_t errlen) {
+    static const char head[] =
+        "INSERT INTO trans_global (gid, trans_type, status, query_prepared, protocol, "
+        "create_time, update_time, options, custom_data, next_cron_interval, next_cron_time, "
+        "owner, ext_data, result, rollback_reason) VALUES ";
+    db_arg *a = malloc(GLOBAL_ROWS_MAX * GLOBAL_VALUES * sizeof *a);
+    if (!a) {
+        errbuf_set(err, errlen, "out of memory");
+        return DB_ESQL;
+    }
+    int rc = DB_OK;
+    for (size_t at = 0, k; at < n && rc == DB_OK; at += k) {
+        k = store_chunk(n - at, GLOBAL_ROWS_EXACT, GLOBAL_ROWS_MAX);
+        for (size_t i = 0; i < k; i++) {
+            save_new_ctx *x = xs[at + i];
+            const trans_global *t = x->t;
+            /* Read the clock once per transaction, so that its rows and its
+             * copy in memory agree. */
+            store_utc_times(t->next_cron_interval, &x->now);
+            db_arg *r = a + i * GLOBAL_VALUES;
+            r[0] = DB_STR(t->gid);
+            r[1] = DB_STR(t->trans_type);
+            r[2] = DB_STR(t->status);
+            r[3] = DB_STR(t->query_prepared);
+            r[4] = DB_STR(t->protocol);
+            r[5] = DB_STR(x->now.a);
+            r[6] = DB_STR(x->now.a);
+            r[7] = DB_STR(x->options);
+            r[8] = DB_STR(t->custom_data);
+            r[9] = DB_INT(t->next_cron_interval);
+            r[10] = DB_STR(x->now.b);
+            r[11] = DB_STR(t->req_extra);
+            r[12] = DB_STR(t->result);
+            r[13] = DB_STR(t->rollback_reason);
+        }
+        int64_t first = 0;
+        rc = insert_rows(c, head, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)", "", a, k,
+                         GLOBAL_VALUES, &first, err, errlen);
+        if (rc == DB_OK)
+            for (size_t i = 0; i < k; i++) xs[at + i]->t->id = first + (int64_t)i;
+    }
+    free(a);
+    return rc;
+}
+
+int store_save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
     save_new_ctx *x = ud;
     trans_global *t = x->t;
-    /* Read the clock once, so that every row and the copy in memory agree. */
-    utc_times(t->next_cron_interval, &x->now);
-    int rc;
-    db_arg a[] = {
-        DB_STR(t->gid),         DB_STR(t->trans_type),   DB_STR(t->status),
-        DB_STR(t->query_prepared), DB_STR(t->protocol),  DB_STR(x->now.a),
-        DB_STR(x->now.a),       DB_STR(x->options),      DB_STR(t->custom_data),
-        DB_INT(t->next_cron_interval), DB_STR(x->now.b), DB_STR(t->req_extra),
-        DB_STR(t->result),      DB_STR(t->rollback_reason),
-    };
-    rc = db_exec(c,
-                 "INSERT INTO trans_global (gid, trans_type, status, query_prepared, protocol, "
-                 "create_time, update_time, options, custom_data, next_cron_interval, "
-                 "next_cron_time, owner, ext_data, result, rollback_reason) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)",
-                 a, sizeof a / sizeof a[0], NULL, err, errlen);
+    int rc = store_insert_globals(c, &x, 1, err, errlen);
     if (rc == DB_EDUP) return TXR_DUP;
     if (rc != DB_OK) return rc;
-    int64_t id = (int64_t)db_last_insert_id(c);
-    rc = insert_branches(c, t->gid, t->branches, t->n_branches, 0, 1, err, errlen);
-    if (rc != DB_OK) return rc == DB_EDUP ? TXR_INVALID : rc; /* two rows share (branch_id, op) */
-    t->id = id;
-    return DB_OK;
+    rc = insert_own_branches(c, t->gid, t->branches, t->n_branches, 0, 1, err, errlen);
+    return rc == DB_EDUP ? TXR_INVALID : rc; /* two rows share (branch_id, op) */
 }
 
 store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
@@ -426,7 +480,7 @@ store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
     }
     save_new_ctx x = {.t = t, .options = options};
     char e[512] = "";
-    int r = db_with_tx(s->pool, s->timeout_ms, save_new_tx, &x, e, sizeof e);
+    int r = store_batch_run(s, 'n', &x, e, sizeof e);
     free(options);
     store_rc rc = tx_rc(r);
     if (rc == STORE_OK) {
@@ -515,34 +569,26 @@ static int update_dirty_branches(db_conn *c, trans_global *t, char *err, size_t 
 
 /* The SQL that moves a global row to a new status, setting finish_time when
  * it succeeds and rollback_time when it fails (as DTM's changeStatus). */
-static const char *progress_sql(const char *status) {
-    if (strcmp(status, TS_SUCCEED) == 0)
-        return "UPDATE trans_global SET status=?, rollback_reason=?, result=?, "
-               "next_cron_interval=?, next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), "
-               "update_time=NOW(), finish_time=NOW() WHERE gid=? AND status=?";
-    if (strcmp(status, TS_FAILED) == 0)
-        return "UPDATE trans_global SET status=?, rollback_reason=?, result=?, "
-               "next_cron_interval=?, next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), "
-               "update_time=NOW(), rollback_time=NOW() WHERE gid=? AND status=?";
-    return "UPDATE trans_global SET status=?, rollback_reason=?, result=?, "
-           "next_cron_interval=?, next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), "
-           "update_time=NOW() WHERE gid=? AND status=?";
+const char *store_progress_set_sql(const char *status) {
+#define SET_PROGRESS                                                                    \
+    "UPDATE trans_global SET status=?, rollback_reason=?, result=?, next_cron_interval=?, " \
+    "next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), update_time=NOW()"
+    if (strcmp(status, TS_SUCCEED) == 0) return SET_PROGRESS ", finish_time=NOW() ";
+    if (strcmp(status, TS_FAILED) == 0) return SET_PROGRESS ", rollback_time=NOW() ";
+    return SET_PROGRESS " ";
+#undef SET_PROGRESS
 }
 
-typedef struct {
-    trans_global *t;
-    const char *old_status;
-    int64_t interval, delay;
-} progress_ctx;
-
-static int save_progress_tx(db_conn *c, void *ud, char *err, size_t errlen) {
+int store_save_progress_tx(db_conn *c, void *ud, char *err, size_t errlen) {
     progress_ctx *x = ud;
     trans_global *t = x->t;
     db_arg a[] = {DB_STR(t->status), DB_STR(t->rollback_reason), DB_STR(t->result),
                   DB_INT(x->interval), DB_INT(x->delay), DB_STR(t->gid), DB_STR(x->old_status)};
     uint64_t n = 0;
     /* The global row first: it is the lock that serialises writers (top). */
-    int rc = db_exec(c, progress_sql(t->status), a, sizeof a / sizeof a[0], &n, err, errlen);
+    char sql[512];
+    snprintf(sql, sizeof sql, "%sWHERE gid=? AND status=?", store_progress_set_sql(t->status));
+    int rc = db_exec(c, sql, a, sizeof a / sizeof a[0], &n, err, errlen);
     if (rc != DB_OK) return rc;
     if (n == 0) {
         if (strcmp(x->old_status, t->status) != 0) return TXR_CONFLICT;
@@ -557,7 +603,7 @@ store_rc store_save_progress(store *s, trans_global *t, const char *old_status,
                              int64_t next_interval_s, int64_t delay_s, char *err, size_t errlen) {
     progress_ctx x = {t, old_status, next_interval_s, delay_s};
     char e[512] = "";
-    int r = db_with_tx(s->pool, s->timeout_ms, save_progress_tx, &x, e, sizeof e);
+    int r = store_batch_run(s, 'p', &x, e, sizeof e);
     store_rc rc = tx_rc(r);
     if (rc == STORE_OK) {
         for (size_t i = 0; i < t->n_branches; i++) t->branches[i].dirty = 0;
@@ -651,7 +697,7 @@ static int add_branches_tx(db_conn *c, void *ud, char *err, size_t errlen) {
      * rows, or makes this insert see that it is no longer prepared. */
     int rc = recheck_status(c, x->gid, TS_PREPARED, 1, err, errlen);
     if (rc != 0) return rc;
-    return insert_branches(c, x->gid, x->b, x->n, 1, 0, err, errlen);
+    return insert_own_branches(c, x->gid, x->b, x->n, 1, 0, err, errlen);
 }
 
 store_rc store_add_branches(store *s, const char *gid, trans_branch *b, size_t n, char *err,

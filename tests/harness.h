@@ -107,6 +107,10 @@ int h_db_port(void);
 /* A pool on the test MariaDB as root, on database `db` ("" for none). */
 db_pool *h_db_pool(const char *db);
 
+/* Drops database `db` if it exists, creates it empty (utf8mb4) and returns
+ * a root pool on it. */
+db_pool *h_db_fresh(const char *db);
+
 /* Reads one integer with a printf-formatted query (test-made SQL only).
  * Returns `def` when there is no row. */
 int64_t h_db_int(db_pool *p, int64_t def, const char *fmt, ...)

@@ -40,6 +40,14 @@ db_pool *h_db_pool(const char *db) {
     return p;
 }
 
+db_pool *h_db_fresh(const char *db) {
+    db_pool *root = h_db_pool("");
+    h_db_exec(root, "DROP DATABASE IF EXISTS %s", db);
+    h_db_exec(root, "CREATE DATABASE %s DEFAULT CHARACTER SET utf8mb4", db);
+    db_pool_free(root);
+    return h_db_pool(db);
+}
+
 static int read_first(void *ud, size_t ncols, const db_val *cols) {
     int64_t *out = ud;
     if (ncols > 0 && !cols[0].is_null) *out = strtoll(cols[0].s, NULL, 10);

@@ -731,11 +731,7 @@ static void grpc_surface(void) {
 
 int main(void) {
     snprintf(g_prefix, sizeof g_prefix, "api-%d-", (int)getpid());
-    db_pool *root = h_db_pool("");
-    h_db_exec(root, "DROP DATABASE IF EXISTS " DB_NAME);
-    h_db_exec(root, "CREATE DATABASE " DB_NAME " DEFAULT CHARACTER SET utf8mb4");
-    db_pool_free(root);
-    g_pool = h_db_pool(DB_NAME);
+    g_pool = h_db_fresh(DB_NAME);
 
     char err[512];
     store *st = store_new(g_pool, 5000);

@@ -573,11 +573,7 @@ static void query_json_has_dtm_shape(void) {
 }
 
 int main(void) {
-    db_pool *root = h_db_pool("");
-    h_db_exec(root, "DROP DATABASE IF EXISTS " TEST_DB);
-    h_db_exec(root, "CREATE DATABASE " TEST_DB " DEFAULT CHARACTER SET utf8mb4");
-    db_pool_free(root);
-    g_pool = h_db_pool(TEST_DB);
+    g_pool = h_db_fresh(TEST_DB);
     g_store = store_new(g_pool, 5000);
     char err[512];
     h_step("create_schema_is_idempotent");
