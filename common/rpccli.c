@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpcinit.h"
+
 #define RPCCLI_MAX_TARGETS 256 /* distinct targets; a bound on channels and their sockets */
 #define RPCCLI_MAX_MD 64       /* metadata pairs per call */
 #define RPCCLI_MAX_MESSAGE 1024
@@ -54,7 +56,7 @@ rpccli *rpccli_new(void) {
     rpccli *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     pthread_mutex_init(&c->mu, NULL);
-    grpc_init();
+    rpc_init();
     return c;
 }
 
