@@ -67,7 +67,9 @@ int dtm_config_load(const char *path, dtm_config *cfg, char *err, size_t errlen)
         cfg_int(c, "TimeoutToFail", 35, 1, 86400 * 30, &cfg->timeout_to_fail, err, errlen) ||
         cfg_int(c, "RequestTimeout", 3, 1, 3600, &cfg->request_timeout, err, errlen) ||
         cfg_int(c, "TransCronInterval", 3, 1, 3600, &cfg->trans_cron_interval, err, errlen) ||
-        cfg_int(c, "Workers", 16, 1, 256, &cfg->workers, err, errlen))
+        cfg_int(c, "Workers", 16, 1, 256, &cfg->workers, err, errlen) ||
+        cfg_int(c, "HttpThreads", 64, 1, 256, &cfg->http_threads, err, errlen) ||
+        cfg_int(c, "GrpcThreads", 64, 1, 256, &cfg->grpc_threads, err, errlen))
         goto out;
 
     /* Rules between keys, and the values cdtm cannot honour. */

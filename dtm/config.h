@@ -33,6 +33,10 @@ typedef struct {
                                 coordinator registers (etcd://host:2379/dtmservice) */
     char ms_endpoint[256];   /* MicroService.EndPoint: the value registered, verbatim */
     int workers;             /* Workers (cdtm: 16) background saga workers */
+    int http_threads;        /* HttpThreads (cdtm: 64): HTTP requests served at once; civetweb
+                                holds a thread per keep-alive connection */
+    int grpc_threads;        /* GrpcThreads (cdtm: 64): gRPC calls served at once; a Submit
+                                with WaitResult holds one for the saga's run */
 } dtm_config;
 
 /* Loads `path` (NULL: defaults and environment only). Returns 0, or -1 with

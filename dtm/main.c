@@ -35,7 +35,6 @@
 #define PROG "dtm"
 #define DTM_VERSION "cdtm-0.1.0"
 #define DB_WAIT_MS 3000         /* a store call waits this long for a connection */
-#define API_THREADS 16          /* requests served at once, per surface */
 #define RETRY_INTERVAL_MAX_S 3600
 #define QUEUE_PER_WORKER 64     /* background queue bound = workers x this */
 #define STOP_GRACE_MS 5000
@@ -160,12 +159,12 @@ int main(int argc, char **argv) {
     char grpc_on[128], http_on[128];
     snprintf(grpc_on, sizeof grpc_on, "%s:%d", cfg.bind_address, cfg.grpc_port);
     snprintf(http_on, sizeof http_on, "%s:%d", cfg.bind_address, cfg.http_port);
-    api_grpc *ag = api_grpc_start(sv, grpc_on, API_THREADS, err, sizeof err);
+    api_grpc *ag = api_grpc_start(sv, grpc_on, cfg.grpc_threads, err, sizeof err);
     if (!ag) {
         fprintf(stderr, PROG ": cannot serve gRPC on %s (GrpcPort): %s\n", grpc_on, err);
         return 1;
     }
-    api_http *ah = api_http_start(sv, http_on, API_THREADS, err, sizeof err);
+    api_http *ah = api_http_start(sv, http_on, cfg.http_threads, err, sizeof err);
     if (!ah) {
         fprintf(stderr, PROG ": cannot serve HTTP on %s (HttpPort): %s\n", http_on, err);
         api_grpc_stop(ag, 0);

@@ -294,7 +294,7 @@ GEN=$CDTM_RUN/generated.md
   echo "| load average before / after | $LOAD_BEFORE / $LOAD_AFTER (other work on the machine inflates every figure) |"
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
-  echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: 16 gRPC + 16 HTTP API threads, Store.MaxOpenConns 32; order-api Threads 64; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
+  echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
   echo "| load | closed loop, ${RUN_WARMUP} s warm-up + ${RUN_DURATION} s measured per run; HTTP clients keep one keep-alive connection per worker (label \"close\": a new connection per request) |"
   echo
   echo "#### Throughput (operations/s; a = coordinator alone, b = no-op gRPC branches, c = place-order saga, d = the same two local transactions without a coordinator, e = single INSERTs)"

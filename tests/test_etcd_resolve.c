@@ -1,9 +1,9 @@
 /* test_etcd_resolve.c: the pure parts of common/etcd.h, without a real etcd:
  * targets as go-zero writes them, the split of branch URLs as DTM's go-zero
- * driver does it, the address a server advertises, the coordinator's
- * MicroService settings, and the resolver against a fake v3 gateway (a
- * civetweb route answering /v3/kv/range) whose instance list the test
- * controls. test_etcd.c runs the real etcd. */
+ * driver does it, the address a server advertises, and the resolver
+ * against a fake v3 gateway (a civetweb route answering /v3/kv/range) whose
+ * instance list the test controls. test_etcd.c runs the real etcd;
+ * test_dtm_config.c the coordinator's MicroService settings. */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "etcd.h"
 #include "harness.h"
 #include "httpsrv.h"
@@ -299,40 +298,7 @@ static void resolver_round_robins_and_skips_dead_instances(void) {
     etcd_resolver_free(r);
 }
 
-/* The coordinator's MicroService block (dtm/config.c): registering needs an
- * etcd target and an EndPoint. */
-static void coordinator_config_checks_micro_service(void) {
-    h_step("coordinator_config_checks_micro_service");
-    struct { const char *yaml, *needle; } cases[] = {
-        {"MicroService:\n  Driver: dtm-driver-gozero\n  Target: etcd://127.0.0.1:2379/dtmservice\n"
-         "  EndPoint: localhost:36790\n", NULL},
-        {"MicroService:\n  Driver: dtm-driver-gozero\n", NULL}, /* no Target: no registration */
-        {"MicroService:\n  Driver: default\n  Target: etcd://127.0.0.1:2379/dtmservice\n", NULL},
-        {"MicroService:\n  Driver: dtm-driver-gozero\n  Target: consul://127.0.0.1:8500/dtmservice\n"
-         "  EndPoint: localhost:36790\n", "etcd only"},
-        {"MicroService:\n  Driver: dtm-driver-gozero\n  Target: etcd://127.0.0.1:2379/dtmservice\n",
-         "MicroService.EndPoint: is required"},
-        {"MicroService:\n  Driver: dtm-driver-gozero\n  Target: etcd://127.0.0.1:2379/a/b\n"
-         "  EndPoint: localhost:36790\n", "second '/'"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *path = h_write_temp(".yml", cases[i].yaml), err[512] = "";
-        dtm_config cfg;
-        int rc = path ? dtm_config_load(path, &cfg, err, sizeof err) : -2;
-        if (!cases[i].needle) {
-            if (rc != 0) fprintf(stderr, "  case %zu: %s\n", i, err);
-            CHECK_EQ_INT(rc, 0);
-        } else {
-            CHECK_EQ_INT(rc, -1);
-            CHECK(strstr(err, cases[i].needle) != NULL);
-        }
-        if (path) unlink(path);
-        free(path);
-    }
-}
-
 int main(void) {
-    coordinator_config_checks_micro_service();
     target_parse_reads_go_zero_targets();
     split_cuts_at_the_second_slash_like_dtm();
     advertise_follows_figure_out_listen_on();
