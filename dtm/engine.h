@@ -6,7 +6,9 @@
  * Commits per saga: store_save_new (1), then one store_save_progress per
  * status change: a 2-branch saga that succeeds costs 2 commits; one that
  * compensates costs 3 (submitted -> aborting is stored before any
- * compensation runs). A failed branch call stores progress with a doubled
+ * compensation runs). Those are the commits of a saga written alone: the
+ * store shares one commit among concurrent sagas' writes (store_batch.c).
+ * A failed branch call stores progress with a doubled
  * cron interval (backoff, never a hot loop) and leaves the rest to the cron. */
 #ifndef CDTM_ENGINE_H
 #define CDTM_ENGINE_H

@@ -7,7 +7,10 @@
  * that changed (dirty) are written in the same local transaction as the
  * global row, so a transaction's state is always consistent on disk.
  * All times are the database's clock, in UTC (NOW() in a +00:00 session), so
- * instances on different hosts agree on what is due. */
+ * instances on different hosts agree on what is due.
+ * store_save_new and store_save_progress of concurrent callers may share one
+ * local transaction (group commit, store_batch.c); each returns only after
+ * its write is committed, with the answer it would have got alone. */
 #ifndef CDTM_STORE_H
 #define CDTM_STORE_H
 

@@ -376,10 +376,13 @@ GEN=$CDTM_RUN/generated.md
     "| ≤ 2 coordinator commits per successful 2-branch saga | \($cc | r2) in (a)/(b) (the coordinator is the only writer); (c) − (d): \(if $co and $cd then ($co - $cd | r2) else "–" end) | \(yes(if $cc == null then null else $cc <= 2.05 end)) |",
     ([.[] | select(.label == "order" and .workers == 10) | .p99_ms] | .[0]) as $p |
     "| p99 of (c) at 10 workers ≤ 20 ms | \($p | r2 | show) ms | \(yes(if $p == null then null else $p <= 20 end)) |",
+    # Judged on cdtm'"'"'s modes (a)-(d); (e) is MariaDB alone, shown for reference.
     (group_by(.label) | map({l: .[0].label, peak: (map(.tput) | max), at200: (map(select(.workers == 200)) | .[0].tput)}) |
-     map(select(.at200 != null)) | map("\(.l) \(pct(.at200; .peak))%") | join(", ")) as $s |
-    ([group_by(.label)[] | ((map(select(.workers == 200)) | .[0].tput) // null) as $a | (map(.tput) | max) as $pk | select($a != null) | ($a / $pk >= 0.9)]) as $r200 |
-    "| at 200 workers ≥ 90% of the peak throughput | \($s) | \(yes(if ($r200 | length) == 0 then null else ($r200 | all) end)) |",
+     map(select(.at200 != null))) as $g |
+    ($g | map(select(.l != "db")) | map("\(.l) \(pct(.at200; .peak))%") | join(", ")) as $s |
+    ($g | map(select(.l == "db")) | map("; (e), MariaDB alone, not judged: \(pct(.at200; .peak))%") | join("")) as $sdb |
+    ($g | map(select(.l != "db")) | map(.at200 / .peak >= 0.9)) as $r200 |
+    "| at 200 workers ≥ 90% of the peak throughput, modes (a)–(d) | \($s)\($sdb) | \(yes(if ($r200 | length) == 0 then null else ($r200 | all) end)) |",
     ([.[] | select(.workers == 200) | .procs[] | select(.name == "dtm") | .hwm_kb] | max) as $d |
     "| coordinator peak RSS ≤ 32 MB at 200 workers | \(if $d then ($d / 1024 * 10 | round / 10) else "–" end) MB | \(yes(if $d == null then null else $d <= 32768 end)) |",
     ([.[] | select(.workers == 200) | .procs[] | select(.name != "dtm" and .name != "mariadbd" and .name != "cdtm-bench")] |
