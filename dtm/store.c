@@ -21,8 +21,10 @@
  *
  * All SQL is prepared with bound arguments; times are NOW() of the database,
  * whose sessions run in UTC (db.h), except a new transaction's, which come
- * from our clock in UTC (save_new). The JSON that query and all print is
- * made in store_json.c. */
+ * from our clock in UTC (save_new). Beside this file: the tables in
+ * store_schema.c, the multi-row INSERTs of new rows in store_rows.c, group
+ * commit of concurrent writes in store_batch.c, and the JSON that query and
+ * all print in store_json.c. */
 #include "store.h"
 
 #include <errno.h>
@@ -36,10 +38,6 @@
 #include "log.h"
 #include "store_int.h"
 
-#define BRANCH_ROWS_EXACT 8 /* branch rows per INSERT: any count up to this, */
-#define BRANCH_ROWS_MAX 64  /* then powers of two up to this (6 values a row) */
-#define GLOBAL_ROWS_EXACT 4 /* the same for global rows (14 values a row) */
-#define GLOBAL_ROWS_MAX 16
 #define CLAIM_CANDIDATES 10
 
 /* Maps what db_with_tx() returned onto a store_rc. */
@@ -66,84 +64,6 @@ void store_free(store *s) {
     if (!s) return;
     pthread_mutex_destroy(&s->mu);
     free(s);
-}
-
-/* ---- schema ------------------------------------------------------------- */
-
-/* sql/40-dtm.sql without the database prefix: the tables go into the
- * database of the store's pool. */
-static const char *const schema_ddl[] = {
-    "CREATE TABLE IF NOT EXISTS trans_global ("
-    " id bigint(22) NOT NULL AUTO_INCREMENT,"
-    " gid varchar(128) NOT NULL,"
-    " trans_type varchar(45) NOT NULL,"
-    " status varchar(12) NOT NULL,"
-    " query_prepared varchar(1024) NOT NULL,"
-    " protocol varchar(45) NOT NULL,"
-    " create_time datetime DEFAULT NULL,"
-    " update_time datetime DEFAULT NULL,"
-    " finish_time datetime DEFAULT NULL,"
-    " rollback_time datetime DEFAULT NULL,"
-    " options varchar(1024) DEFAULT '',"
-    " custom_data varchar(1024) DEFAULT '',"
-    " next_cron_interval int(11) DEFAULT NULL,"
-    " next_cron_time datetime DEFAULT NULL,"
-    " owner varchar(128) NOT NULL DEFAULT '',"
-    " ext_data TEXT,"
-    " result varchar(1024) DEFAULT '',"
-    " rollback_reason varchar(1024) DEFAULT '',"
-    " PRIMARY KEY (id),"
-    " UNIQUE KEY gid (gid),"
-    " KEY owner (owner),"
-    " KEY status_next_cron_time (status, next_cron_time)"
-    ") ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
-    "CREATE TABLE IF NOT EXISTS trans_branch_op ("
-    " id bigint(22) NOT NULL AUTO_INCREMENT,"
-    " gid varchar(128) NOT NULL,"
-    " url varchar(1024) NOT NULL,"
-    " data TEXT,"
-    " bin_data BLOB,"
-    " branch_id VARCHAR(128) NOT NULL,"
-    " op varchar(45) NOT NULL,"
-    " status varchar(45) NOT NULL,"
-    " finish_time datetime DEFAULT NULL,"
-    " rollback_time datetime DEFAULT NULL,"
-    " create_time datetime DEFAULT NULL,"
-    " update_time datetime DEFAULT NULL,"
-    " PRIMARY KEY (id),"
-    " UNIQUE KEY gid_uniq (gid, branch_id, op)"
-    ") ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
-    "CREATE TABLE IF NOT EXISTS kv ("
-    " id bigint(22) NOT NULL AUTO_INCREMENT,"
-    " cat varchar(45) NOT NULL,"
-    " k varchar(128) NOT NULL,"
-    " v TEXT,"
-    " version bigint(22) DEFAULT 1,"
-    " create_time datetime DEFAULT NULL,"
-    " update_time datetime DEFAULT NULL,"
-    " PRIMARY KEY (id),"
-    " UNIQUE KEY uniq_k (cat, k)"
-    ") ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
-};
-
-store_rc store_create_schema(store *s, char *err, size_t errlen) {
-    db_rc rc;
-    char e[512];
-    db_conn *c = db_acquire(s->pool, s->timeout_ms, &rc, e, sizeof e);
-    if (!c) {
-        errbuf_set(err, errlen, "create schema: %s", e);
-        return STORE_ERR;
-    }
-    for (size_t i = 0; i < sizeof schema_ddl / sizeof schema_ddl[0]; i++) {
-        rc = db_exec(c, schema_ddl[i], NULL, 0, NULL, e, sizeof e);
-        if (rc != DB_OK) {
-            errbuf_set(err, errlen, "create schema: %s", e);
-            db_release(s->pool, c);
-            return STORE_ERR;
-        }
-    }
-    db_release(s->pool, c);
-    return STORE_OK;
 }
 
 /* ---- reading rows ------------------------------------------------------- */
@@ -300,75 +220,7 @@ store_rc store_load(store *s, const char *gid, int with_branches, trans_global *
     return r;
 }
 
-/* ---- writing new rows --------------------------------------------------- */
-
-/* Builds "<head><row>,<row>,...<tail>" for k rows in a malloc'd string. */
-static char *multi_row_sql(const char *head, const char *row, size_t k, const char *tail) {
-    size_t hl = strlen(head), rl = strlen(row), tl = strlen(tail);
-    char *sql = malloc(hl + k * (rl + 1) + tl + 1);
-    if (!sql) return NULL;
-    char *p = sql;
-    memcpy(p, head, hl);
-    p += hl;
-    for (size_t i = 0; i < k; i++) {
-        if (i) *p++ = ',';
-        memcpy(p, row, rl);
-        p += rl;
-    }
-    memcpy(p, tail, tl);
-    p[tl] = '\0';
-    return sql;
-}
-
-/* Runs a multi-row INSERT of k rows of `per_row` values each; with set_ids,
- * *first_id gets the first row's AUTO_INCREMENT id (the others follow it:
- * InnoDB's default lock mode numbers a multi-row INSERT consecutively). */
-static int insert_rows(db_conn *c, const char *head, const char *row, const char *tail,
-                       const db_arg *a, size_t k, size_t per_row, int64_t *first_id, char *err,
-                       size_t errlen) {
-    char *sql = multi_row_sql(head, row, k, tail);
-    if (!sql) {
-        errbuf_set(err, errlen, "out of memory");
-        return DB_ESQL;
-    }
-    int rc = db_exec(c, sql, a, k * per_row, NULL, err, errlen);
-    free(sql);
-    if (rc == DB_OK && first_id) *first_id = (int64_t)db_last_insert_id(c);
-    return rc;
-}
-
-int store_insert_branches(db_conn *c, const branch_ref *refs, size_t n, int upsert, int set_ids,
-                          char *err, size_t errlen) {
-    static const char head[] =
-        "INSERT INTO trans_branch_op (gid, url, data, bin_data, branch_id, op, status, "
-        "create_time, update_time) VALUES ";
-    db_arg *a = malloc(BRANCH_ROWS_MAX * 6 * sizeof *a);
-    if (!a) {
-        errbuf_set(err, errlen, "out of memory");
-        return DB_ESQL;
-    }
-    int rc = DB_OK;
-    for (size_t at = 0, k; at < n && rc == DB_OK; at += k) {
-        k = store_chunk(n - at, BRANCH_ROWS_EXACT, BRANCH_ROWS_MAX);
-        for (size_t i = 0; i < k; i++) {
-            const trans_branch *x = refs[at + i].b;
-            a[i * 6 + 0] = DB_STR(refs[at + i].gid);
-            a[i * 6 + 1] = DB_STR(x->url ? x->url : "");
-            a[i * 6 + 2] = DB_BYTES(x->data ? (const char *)x->data : "", x->data_len);
-            a[i * 6 + 3] = DB_STR(x->branch_id);
-            a[i * 6 + 4] = DB_STR(x->op);
-            a[i * 6 + 5] = DB_STR(x->status[0] ? x->status : TS_PREPARED);
-        }
-        int64_t first = 0;
-        rc = insert_rows(c, head, "(?, ?, '', ?, ?, ?, ?, NOW(), NOW())",
-                         upsert ? " ON DUPLICATE KEY UPDATE id = id" : "", a, k, 6, &first, err,
-                         errlen);
-        if (rc == DB_OK && set_ids)
-            for (size_t i = 0; i < k; i++) refs[at + i].b->id = first + (int64_t)i;
-    }
-    free(a);
-    return rc;
-}
+/* ---- save_new ----------------------------------------------------------- */
 
 /* Inserts the n branch rows b of one transaction gid (see
  * store_insert_branches). */
@@ -386,8 +238,6 @@ static int insert_own_branches(db_conn *c, const char *gid, trans_branch *b, siz
     return rc;
 }
 
-/* ---- save_new ----------------------------------------------------------- */
-
 static int two_times_row(void *ud, size_t ncols, const db_val *c) {
     two_times *tt = ud;
     if (ncols >= 2) {
@@ -395,65 +245,6 @@ static int two_times_row(void *ud, size_t ncols, const db_val *c) {
         val_fixed(tt->b, sizeof tt->b, &c[1]);
     }
     return 1;
-}
-
-/* Read here rather than with a SELECT NOW(), which cost a round trip per
- * saga; the time zone is every store session's (db.c), so these compare with
- * the server's NOW(). DTM too writes its own clock's times. */
-void store_utc_times(int64_t ahead_s, two_times *tt) {
-    time_t now = time(NULL), later = now + (time_t)ahead_s;
-    struct tm a, b;
-    gmtime_r(&now, &a);
-    gmtime_r(&later, &b);
-    strftime(tt->a, sizeof tt->a, "%Y-%m-%d %H:%M:%S", &a);
-    strftime(tt->b, sizeof tt->b, "%Y-%m-%d %H:%M:%S", &b);
-}
-
-#define GLOBAL_VALUES 14
-int store_insert_globals(db_conn *c, save_new_ctx *const *xs, size_t n, char *err,
-                         size_t errlen) {
-    static const char head[] =
-        "INSERT INTO trans_global (gid, trans_type, status, query_prepared, protocol, "
-        "create_time, update_time, options, custom_data, next_cron_interval, next_cron_time, "
-        "owner, ext_data, result, rollback_reason) VALUES ";
-    db_arg *a = malloc(GLOBAL_ROWS_MAX * GLOBAL_VALUES * sizeof *a);
-    if (!a) {
-        errbuf_set(err, errlen, "out of memory");
-        return DB_ESQL;
-    }
-    int rc = DB_OK;
-    for (size_t at = 0, k; at < n && rc == DB_OK; at += k) {
-        k = store_chunk(n - at, GLOBAL_ROWS_EXACT, GLOBAL_ROWS_MAX);
-        for (size_t i = 0; i < k; i++) {
-            save_new_ctx *x = xs[at + i];
-            const trans_global *t = x->t;
-            /* Read the clock once per transaction, so that its rows and its
-             * copy in memory agree. */
-            store_utc_times(t->next_cron_interval, &x->now);
-            db_arg *r = a + i * GLOBAL_VALUES;
-            r[0] = DB_STR(t->gid);
-            r[1] = DB_STR(t->trans_type);
-            r[2] = DB_STR(t->status);
-            r[3] = DB_STR(t->query_prepared);
-            r[4] = DB_STR(t->protocol);
-            r[5] = DB_STR(x->now.a);
-            r[6] = DB_STR(x->now.a);
-            r[7] = DB_STR(x->options);
-            r[8] = DB_STR(t->custom_data);
-            r[9] = DB_INT(t->next_cron_interval);
-            r[10] = DB_STR(x->now.b);
-            r[11] = DB_STR(t->req_extra);
-            r[12] = DB_STR(t->result);
-            r[13] = DB_STR(t->rollback_reason);
-        }
-        int64_t first = 0;
-        rc = insert_rows(c, head, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)", "", a, k,
-                         GLOBAL_VALUES, &first, err, errlen);
-        if (rc == DB_OK)
-            for (size_t i = 0; i < k; i++) xs[at + i]->t->id = first + (int64_t)i;
-    }
-    free(a);
-    return rc;
 }
 
 int store_save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
