@@ -68,6 +68,7 @@ struct db_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* signalled when a connection or a slot frees up */
     int open;            /* connections that exist or are being opened */
+    int waiting;         /* threads in db_acquire waiting on cv */
     db_conn *idle;       /* stack of free connections */
 };
 
@@ -339,7 +340,9 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
         long long until = deadline;
         if (p->open < p->max_conns && next_connect < until) until = next_connect;
         struct timespec ts = ms_to_abs(until);
+        p->waiting++;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        p->waiting--;
     }
     pthread_mutex_unlock(&p->mu);
     if (cerr[0]) {
@@ -529,6 +532,13 @@ db_rc db_exec(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
     }
     if (affected) *affected = n;
     return DB_OK;
+}
+
+int db_pool_waiting(db_pool *p) {
+    pthread_mutex_lock(&p->mu);
+    int n = p->waiting;
+    pthread_mutex_unlock(&p->mu);
+    return n;
 }
 
 uint64_t db_last_insert_id(db_conn *c) { return c ? c->insert_id : 0; }

@@ -75,6 +75,9 @@ void db_pool_free(db_pool *p);
  * *rc (may be NULL) set to DB_ECONN or DB_EBUSY. */
 db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t errlen);
 
+/* The threads waiting in db_acquire() for a connection now. */
+int db_pool_waiting(db_pool *p);
+
 /* Returns a connection to the pool. An open transaction is rolled back; a
  * broken connection is closed. */
 void db_release(db_pool *p, db_conn *c);

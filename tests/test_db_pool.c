@@ -256,7 +256,9 @@ static void pool_limit(void) {
 
     /* A fourth with a longer timeout gets the connection the first frees. */
     pthread_create(&t[3], NULL, hold_conn, &h[3]);
-    h_sleep_ms(200);
+    long long deadline = h_now_ms() + 5000;
+    while (db_pool_waiting(p) < 1 && h_now_ms() < deadline) h_sleep_ms(5);
+    CHECK_EQ_INT(db_pool_waiting(p), 1);
     atomic_store(&rel1, 1);
     pthread_join(t[0], NULL);
     CHECK(wait_held(&held, 3));

@@ -23,6 +23,7 @@ static int srv_fd = -1;
 static int srv_port;
 static atomic_int srv_accepts;   /* connections accepted */
 static atomic_int srv_requests;  /* requests served */
+static atomic_int srv_drops;     /* connections closed by /drop */
 
 static int send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
@@ -69,7 +70,7 @@ static int read_request(int fd, char *buf, size_t cap, char **body, size_t *blen
 static void *serve_conn(void *arg) {
     int fd = (int)(intptr_t)arg;
     static __thread char buf[1 << 16];
-    int drop_next = 0;
+    int drop_next = 0, dropped = 0;
     for (;;) {
         char *body = NULL;
         size_t blen = 0;
@@ -125,6 +126,7 @@ static void *serve_conn(void *arg) {
              * as servers do when their keep-alive timeout passes. */
             send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndrop");
             h_sleep_ms(50);
+            dropped = 1;
             break;
         } else if (strcmp(path, "/dropnext") == 0) {
             /* Answers, then hangs up on the NEXT request without a reply: the
@@ -137,6 +139,7 @@ static void *serve_conn(void *arg) {
         }
     }
     close(fd);
+    if (dropped) atomic_fetch_add(&srv_drops, 1);
     return NULL;
 }
 
@@ -236,9 +239,12 @@ static void httpcli_keeps_connections_alive(void) {
     CHECK_EQ_INT(atomic_load(&srv_accepts) - before, 1);
 
     /* A kept connection the server closed meanwhile is replaced silently. */
+    int drops = atomic_load(&srv_drops);
     CHECK_EQ_INT(httpcli_request("GET", url("/drop"), NULL, NULL, 0, 2000, &r, err, sizeof err), 0);
     httpcli_resp_free(&r);
-    h_sleep_ms(150);
+    long long deadline = h_now_ms() + 5000;
+    while (atomic_load(&srv_drops) == drops && h_now_ms() < deadline) h_sleep_ms(5);
+    CHECK(atomic_load(&srv_drops) > drops);
     before = atomic_load(&srv_accepts);
     CHECK_EQ_INT(httpcli_request("GET", url("/echo"), NULL, NULL, 0, 2000, &r, err, sizeof err), 0);
     CHECK_EQ_INT(r.status, 200);
