@@ -33,6 +33,7 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "mono.h"
 
 #define DB_STMT_CACHE 128              /* prepared statements kept per connection */
 #define DB_MAX_ARGS 1024               /* bound arguments per statement */
@@ -73,17 +74,6 @@ struct db_pool {
 };
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec ms_to_abs(long long at_ms) {
-    struct timespec ts = {(time_t)(at_ms / 1000), (long)(at_ms % 1000) * 1000000L};
-    return ts;
-}
 
 /* Errors after which the connection cannot be used again. */
 static int is_conn_error(unsigned eno) {
@@ -234,11 +224,7 @@ db_pool *db_pool_new(const dsn *d, int max_conns, char *err, size_t errlen) {
     }
     p->d = *d;
     p->max_conns = max_conns;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mono_cond_init(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     return p;
 }
@@ -294,7 +280,7 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
         return NULL;
     }
     if (timeout_ms < 0) timeout_ms = 0;
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = mono_now_ms() + timeout_ms;
     long long next_connect = 0;  /* backoff: no new connect attempt before this */
     int backoff = DB_BACKOFF_MIN_MS;
     char cerr[512] = "";         /* the last connect error */
@@ -318,7 +304,7 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
             p->open--;
             continue;
         }
-        long long now = now_ms();
+        long long now = mono_now_ms();
         if (p->open < p->max_conns && now >= next_connect) {
             p->open++;
             pthread_mutex_unlock(&p->mu);
@@ -331,7 +317,7 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
             pthread_mutex_lock(&p->mu);
             p->open--;
             pthread_cond_signal(&p->cv);
-            next_connect = now_ms() + backoff;
+            next_connect = mono_now_ms() + backoff;
             backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
@@ -339,7 +325,7 @@ db_conn *db_acquire(db_pool *p, int timeout_ms, db_rc *rc, char *err, size_t err
         /* Wait for a release, a freed slot, or the end of the backoff. */
         long long until = deadline;
         if (p->open < p->max_conns && next_connect < until) until = next_connect;
-        struct timespec ts = ms_to_abs(until);
+        struct timespec ts = mono_at(until);
         p->waiting++;
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         p->waiting--;
@@ -756,7 +742,7 @@ db_rc db_rollback(db_conn *c, char *err, size_t errlen) {
 }
 
 int db_with_tx(db_pool *p, int timeout_ms, db_tx_fn fn, void *ud, char *err, size_t errlen) {
-    long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    long long deadline = mono_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     db_rc rc = DB_OK;
     db_conn *c = db_acquire(p, timeout_ms, &rc, err, errlen);
     if (!c) return rc;
@@ -769,7 +755,7 @@ int db_with_tx(db_pool *p, int timeout_ms, db_tx_fn fn, void *ud, char *err, siz
                  err ? err : "");
         db_release(p, c);
         pool_drop_idle(p);
-        long long left = deadline - now_ms();
+        long long left = deadline - mono_now_ms();
         c = db_acquire(p, left > 0 ? (int)left : 0, &rc, err, errlen);
         if (!c) return rc;
         rc = db_begin(c, err, errlen);

@@ -30,6 +30,7 @@
 #include "errbuf.h"
 #include "httpcli.h"
 #include "log.h"
+#include "mono.h"
 
 #define ETCD_CALL_MS 2000      /* one gateway request, per host */
 #define ETCD_REVOKE_MS 1000    /* the revoke at shutdown, per host */
@@ -483,14 +484,7 @@ static void *etcd_reg_main(void *arg) {
             log_info(NULL, "etcd: %s -> %s is registered again", r->t.key, r->value);
         failing = rc != ETCD_OK;
         long long wait = failing ? ETCD_RETRY_MS : ETCD_TTL_S * 1000 / 3;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (wait % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = mono_after(wait);
         pthread_mutex_lock(&r->mu);
         while (!r->stop && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0) {
         }
@@ -504,11 +498,7 @@ etcd_reg *etcd_reg_new(const etcd_target *t, const char *value, char *err, size_
     if (!r) return errbuf_set(err, errlen, "out of memory"), NULL;
     r->t = *t;
     snprintf(r->value, sizeof r->value, "%s", value);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mono_cond_init(&r->cv);
     pthread_mutex_init(&r->mu, NULL);
     if (pthread_create(&r->thread, NULL, etcd_reg_main, r) != 0) {
         pthread_cond_destroy(&r->cv);

@@ -20,18 +20,13 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "mono.h"
 
 #define ETCD_RES_MAX 64         /* targets a resolver caches */
 #define ETCD_RES_READ_MS 1000   /* one read, per etcd host: a caller waits for it */
 #define ETCD_RES_REFRESH_MS 1000
 #define ETCD_RES_WAIT_MS 3000   /* a caller waits this long for another's first read */
 #define ETCD_RES_DOWN_MS (ETCD_TTL_S * 1000)
-
-static long long res_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* One target's cached instances. Entries are only freed when nobody reads or
  * waits for them, so those threads may keep their pointer across an unlock. */
@@ -62,11 +57,7 @@ struct etcd_resolver {
 etcd_resolver *etcd_resolver_new(void) {
     etcd_resolver *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mono_cond_init(&r->cv);
     pthread_mutex_init(&r->mu, NULL);
     return r;
 }
@@ -167,7 +158,7 @@ static void etcd_entry_read(etcd_resolver *r, etcd_entry *e) {
         snprintf(e->why, sizeof e->why, "%s", why);
     }
     e->host = host;
-    e->read_ms = res_now_ms();
+    e->read_ms = mono_now_ms();
     e->reading = 0;
     pthread_cond_broadcast(&r->cv);
 }
@@ -178,15 +169,13 @@ int etcd_resolver_pick(etcd_resolver *r, const char *target, char *addr, size_t 
     etcd_entry *e = etcd_entry_get(r, target, err, errlen);
     int rc = -1;
     if (!e) goto out;
-    long long now = res_now_ms();
+    long long now = mono_now_ms();
     e->used_ms = now;
     if (!e->reading && (e->read_ms == 0 || now - e->read_ms >= ETCD_RES_REFRESH_MS)) {
         etcd_entry_read(r, e);
     } else if (e->reading && !e->loaded) {
         /* Nothing to pick from yet: wait for the first read by another. */
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ETCD_RES_WAIT_MS / 1000;
+        struct timespec until = mono_after(ETCD_RES_WAIT_MS);
         e->waiting++;
         while (e->reading && pthread_cond_timedwait(&r->cv, &r->mu, &until) == 0) {
         }
@@ -203,7 +192,7 @@ int etcd_resolver_pick(etcd_resolver *r, const char *target, char *addr, size_t 
     }
     /* Round-robin over the instances not reported down; when all are, over
      * all of them (one may be back). */
-    now = res_now_ms();
+    now = mono_now_ms();
     int pick = -1;
     for (int i = 0; i < e->naddrs && pick < 0; i++) {
         int k = (int)((e->next + (unsigned)i) % (unsigned)e->naddrs);
@@ -226,7 +215,7 @@ void etcd_resolver_report_down(etcd_resolver *r, const char *target, const char 
     pthread_mutex_lock(&r->mu);
     etcd_entry *e = etcd_entry_find(r, target);
     for (int i = 0; e && i < e->naddrs; i++)
-        if (strcmp(e->addrs[i], addr) == 0) e->down[i] = res_now_ms() + ETCD_RES_DOWN_MS;
+        if (strcmp(e->addrs[i], addr) == 0) e->down[i] = mono_now_ms() + ETCD_RES_DOWN_MS;
     if (e && !e->reading) e->read_ms = 0; /* read again at the next pick */
     pthread_mutex_unlock(&r->mu);
 }

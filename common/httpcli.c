@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mono.h"
+
 #define HTTPCLI_BODY_MAX (4u << 20)    /* replies larger than 4 MiB are refused */
 #define HTTPCLI_HEAD_MAX (64u << 10)   /* status line + headers */
 #define HTTPCLI_IDLE_MAX 64            /* idle connections kept, all hosts together */
@@ -39,14 +41,8 @@
 
 /* ---- time ---- */
 
-static long long httpcli_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int httpcli_left_ms(long long deadline) {
-    long long left = deadline - httpcli_now_ms();
+    long long left = deadline - mono_now_ms();
     return left < 0 ? 0 : (int)left;
 }
 
@@ -85,7 +81,7 @@ static int httpcli_pool_take(const char *hostport) {
         }
         pthread_mutex_unlock(&httpcli_mu);
         if (fd < 0) return -1;
-        if (httpcli_now_ms() - since < HTTPCLI_IDLE_TTL_MS && httpcli_idle_ok(fd)) return fd;
+        if (mono_now_ms() - since < HTTPCLI_IDLE_TTL_MS && httpcli_idle_ok(fd)) return fd;
         close(fd);
     }
 }
@@ -104,7 +100,7 @@ static void httpcli_pool_put(const char *hostport, int fd) {
     httpcli_idle *e = &httpcli_pool[httpcli_npool++];
     snprintf(e->hostport, sizeof e->hostport, "%s", hostport);
     e->fd = fd;
-    e->since_ms = httpcli_now_ms();
+    e->since_ms = mono_now_ms();
     pthread_mutex_unlock(&httpcli_mu);
     if (evict >= 0) close(evict);
 }
@@ -603,7 +599,7 @@ int httpcli_request(const char *method, const char *url, const char *const *head
     httpcli_url u;
     if (httpcli_parse_url(url, &u, err, errlen) != 0) return -1;
     if (timeout_ms <= 0) timeout_ms = 1;
-    long long deadline = httpcli_now_ms() + timeout_ms;
+    long long deadline = mono_now_ms() + timeout_ms;
 
     size_t reqlen = 0;
     char *req = httpcli_build(method, &u, headers, body, len, &reqlen, err, errlen);

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mono.h"
 
 struct cron {
     store *s;
@@ -137,14 +138,7 @@ static void *cron_main(void *arg) {
         random_bytes(&r, sizeof r);
         long ms = (long)c->interval_s * 1000 - (long)(r % 1000);
         if (ms < 50) ms = 50;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = mono_after(ms);
         pthread_mutex_lock(&c->mu);
         while (!c->stopping) {
             if (pthread_cond_timedwait(&c->cv, &c->mu, &until) == ETIMEDOUT) break;
@@ -168,11 +162,7 @@ cron *cron_start(store *s, engine *e, int interval_s, char *err, size_t errlen) 
     random_bytes(tok, sizeof tok);
     for (size_t i = 0; i < sizeof tok; i++) snprintf(c->owner + 2 * i, 3, "%02x", tok[i]);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mono_cond_init(&c->cv);
     int rc = pthread_create(&c->thread, NULL, cron_main, c);
     if (rc != 0) {
         snprintf(err, errlen, "cron: cannot start its thread: %s", strerror(rc));

@@ -27,17 +27,12 @@
 #include <time.h>
 
 #include "log.h"
+#include "mono.h"
 
 #define SAGA_MAX_PARALLEL 16   /* branch calls in flight at once in one round */
 #define SAGA_MSG_MAX 1024      /* a branch's message (rollback_reason is capped at 1024) */
 
 /* ---- small helpers ---- */
-
-static long long saga_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static size_t saga_steps(const trans_global *t) { return t->n_branches / 2; }
 static const trans_branch *saga_comp(const trans_global *t, size_t i) { return &t->branches[2 * i]; }
@@ -191,7 +186,7 @@ static void saga_turn_aborting(trans_global *t, const char *reason) {
  * whole seconds (truncated), so ">=" means the true age reached the limit. */
 static int saga_timed_out(const trans_global *t, long long round_start_ms) {
     if (t->opts.timeout_to_fail <= 0) return 0;
-    long long age_ms = (long long)t->age_s * 1000 + (saga_now_ms() - round_start_ms);
+    long long age_ms = (long long)t->age_s * 1000 + (mono_now_ms() - round_start_ms);
     return age_ms >= (long long)t->opts.timeout_to_fail * 1000;
 }
 
@@ -271,7 +266,7 @@ static int saga_run_phase(trans_global *t, const branch_caller *c, int backward,
     *out_of_time = 0;
     if (!tried || !pick) rc = -1;
     while (rc == 0) {
-        if (saga_now_ms() - start_ms >= budget_ms) {
+        if (mono_now_ms() - start_ms >= budget_ms) {
             *out_of_time = 1;
             break;
         }
@@ -370,7 +365,7 @@ static saga_outcome saga_backward(trans_global *t, const branch_caller *c, long 
 saga_outcome saga_round(trans_global *t, const branch_caller *c, long budget_ms, char *msg,
                         size_t msglen) {
     saga_copy(msg, msglen, "");
-    long long start_ms = saga_now_ms();
+    long long start_ms = mono_now_ms();
     if (saga_is(t->status, TS_SUBMITTED)) return saga_forward(t, c, start_ms, budget_ms, msg, msglen);
     if (saga_is(t->status, TS_ABORTING)) return saga_backward(t, c, start_ms, budget_ms, msg, msglen);
     if (trans_is_final(t->status)) return SAGA_DONE;
