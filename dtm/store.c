@@ -359,15 +359,26 @@ static int update_dirty_branches(db_conn *c, trans_global *t, char *err, size_t 
 }
 
 /* The SQL that moves a global row to a new status, setting finish_time when
- * it succeeds and rollback_time when it fails (as DTM's changeStatus). */
-const char *store_progress_set_sql(const char *status) {
+ * it succeeds and rollback_time when it fails (as DTM's changeStatus):
+ * [kind][0] without its WHERE clause (store_batch.c adds its own),
+ * [kind][1] for one row by gid and old status. Constant texts, so that a
+ * save builds nothing. */
 #define SET_PROGRESS                                                                    \
     "UPDATE trans_global SET status=?, rollback_reason=?, result=?, next_cron_interval=?, " \
     "next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), update_time=NOW()"
-    if (strcmp(status, TS_SUCCEED) == 0) return SET_PROGRESS ", finish_time=NOW() ";
-    if (strcmp(status, TS_FAILED) == 0) return SET_PROGRESS ", rollback_time=NOW() ";
-    return SET_PROGRESS " ";
-#undef SET_PROGRESS
+#define BY_GID "WHERE gid=? AND status=?"
+static const char *const progress_sql[3][2] = {
+    {SET_PROGRESS ", finish_time=NOW() ", SET_PROGRESS ", finish_time=NOW() " BY_GID},
+    {SET_PROGRESS ", rollback_time=NOW() ", SET_PROGRESS ", rollback_time=NOW() " BY_GID},
+    {SET_PROGRESS " ", SET_PROGRESS " " BY_GID},
+};
+
+static int progress_kind(const char *status) {
+    return strcmp(status, TS_SUCCEED) == 0 ? 0 : strcmp(status, TS_FAILED) == 0 ? 1 : 2;
+}
+
+const char *store_progress_set_sql(const char *status) {
+    return progress_sql[progress_kind(status)][0];
 }
 
 int store_save_progress_tx(db_conn *c, void *ud, char *err, size_t errlen) {
@@ -377,9 +388,8 @@ int store_save_progress_tx(db_conn *c, void *ud, char *err, size_t errlen) {
                   DB_INT(x->interval), DB_INT(x->delay), DB_STR(t->gid), DB_STR(x->old_status)};
     uint64_t n = 0;
     /* The global row first: it is the lock that serialises writers (top). */
-    char sql[512];
-    snprintf(sql, sizeof sql, "%sWHERE gid=? AND status=?", store_progress_set_sql(t->status));
-    int rc = db_exec(c, sql, a, sizeof a / sizeof a[0], &n, err, errlen);
+    int rc = db_exec(c, progress_sql[progress_kind(t->status)][1], a, sizeof a / sizeof a[0], &n,
+                     err, errlen);
     if (rc != DB_OK) return rc;
     if (n == 0) {
         if (strcmp(x->old_status, t->status) != 0) return TXR_CONFLICT;

@@ -70,12 +70,15 @@ static size_t pow2_at_least(size_t n) {
     return k;
 }
 
-/* The dirty branches of t in order; 0 when there are more than `max`. */
+#define TOO_MANY ((size_t)-1)
+
+/* The dirty branches of t in order into out[0, max); TOO_MANY when there are
+ * more than max. */
 static size_t dirty_branches(const trans_global *t, const trans_branch **out, size_t max) {
     size_t n = 0;
     for (size_t i = 0; i < t->n_branches; i++) {
         if (!t->branches[i].dirty) continue;
-        if (n == max) return 0;
+        if (n == max) return TOO_MANY;
         out[n++] = &t->branches[i];
     }
     return n;
@@ -85,13 +88,10 @@ static size_t dirty_branches(const trans_global *t, const trans_branch **out, si
  * status needs store.c's recheck), and its dirty branches, if any, share
  * one op and one new status, and are few enough to list. */
 static int mergeable(const progress_ctx *x) {
-    const trans_global *t = x->t;
-    if (strcmp(x->old_status, t->status) == 0) return 0;
+    if (strcmp(x->old_status, x->t->status) == 0) return 0;
     const trans_branch *d[MERGE_IDS_MAX];
-    size_t n = dirty_branches(t, d, MERGE_IDS_MAX);
-    size_t all = 0;
-    for (size_t i = 0; i < t->n_branches; i++) all += t->branches[i].dirty != 0;
-    if (n != all) return 0;
+    size_t n = dirty_branches(x->t, d, MERGE_IDS_MAX);
+    if (n == TOO_MANY) return 0;
     for (size_t i = 1; i < n; i++)
         if (strcmp(d[i]->op, d[0]->op) != 0 || strcmp(d[i]->status, d[0]->status) != 0) return 0;
     return 1;
