@@ -11,7 +11,9 @@
  *   different-value ones) is one commit, and every row is as if written alone;
  * - a batch holding a duplicate gid and a stale status change is written
  *   one by one instead, and each caller gets the answer it would have got
- *   alone, with nothing of the refused writes in the store. */
+ *   alone, with nothing of the refused writes in the store;
+ * - so is a batch whose merged UPDATE finds one row no longer in its old
+ *   status. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +263,26 @@ static void a_refused_write_is_answered_as_if_alone(void) {
     for (size_t i = 0; i < n; i++) trans_free(w[i].t);
 }
 
+static void a_stale_write_in_a_merged_update_is_answered_as_if_alone(void) {
+    h_step("a_stale_write_in_a_merged_update_is_answered_as_if_alone");
+    save_alone("blk-5");
+    save_alone("blk-6");
+    save_alone("r-0");
+    save_alone("r-1");
+    /* Three writes that merge into one UPDATE; p-1 succeeded in the first
+     * test, so that UPDATE changes 2 rows of 3. */
+    writer w[3] = {succeeded("r-0"), succeeded("r-1"), succeeded("p-1")};
+    /* The batch rolls back; r-0 and r-1 then commit alone: 2 + 2 commits. */
+    CHECK_EQ_INT(run_as_one_batch("blk-5", "blk-6", w, 3), 4);
+    CHECK_EQ_INT(w[0].rc, STORE_OK);
+    CHECK_EQ_INT(w[1].rc, STORE_OK);
+    CHECK_EQ_INT(w[2].rc, STORE_CONFLICT);
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT COUNT(*) FROM trans_branch_op WHERE gid IN ('r-0', "
+                                      "'r-1') AND op='action' AND status='succeed'"), 4);
+    CHECK(w[2].t->branches[1].dirty == 1);
+    for (size_t i = 0; i < 3; i++) trans_free(w[i].t);
+}
+
 int main(void) {
     g_pool = h_db_fresh(TEST_DB);
     g_store = store_new(g_pool, 5000);
@@ -269,6 +291,7 @@ int main(void) {
 
     a_batch_commits_once_and_writes_every_row();
     a_refused_write_is_answered_as_if_alone();
+    a_stale_write_in_a_merged_update_is_answered_as_if_alone();
 
     store_free(g_store);
     db_pool_free(g_pool);
