@@ -9,7 +9,10 @@
  *   - an unknown method with UNIMPLEMENTED ("unknown method /x.Y/z");
  *   - grpc.health.v1.Health/Check: SERVING for "" or for a service of the table
  *     ("pb.order"), NOT_FOUND for another name.
- * Request messages are bounded (4 MiB, gRPC's default).
+ * Request messages are bounded (4 MiB, gRPC's default), and so are the calls
+ * one connection may have open: 2 per worker, at least 8 (HTTP/2's
+ * SETTINGS_MAX_CONCURRENT_STREAMS); a client's further calls wait on its side
+ * until one finishes, and are not refused.
  *
  * Ownership: the server copies the method paths; request bytes and metadata
  * are valid only during the handler; rpcsrv_reply() copies its bytes. */

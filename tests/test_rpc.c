@@ -353,6 +353,23 @@ static void test_timing(rpccli *c, int port) {
     printf("   12 x 200 ms calls on 8 workers took %lld ms\n", last - t0);
     CHECK(last - t0 >= 390 && last - t0 < 1500);
 
+    /* The server lets one connection open 2 streams per worker (16 here);
+     * the 24 calls past that wait in the client, and none is refused. */
+    h_step("calls_beyond_the_stream_bound_wait_in_the_client");
+    async_call q[40];
+    t0 = h_now_ms();
+    for (int i = 0; i < 40; i++) async_start(&q[i], c, port, "/test.Slow/s200", 8000);
+    last = t0;
+    int ok = 0;
+    for (int i = 0; i < 40; i++) {
+        pthread_join(q[i].th, NULL);
+        ok += q[i].status == 0 && q[i].reply_len == 3;
+        if (q[i].done_ms > last) last = q[i].done_ms;
+    }
+    printf("   40 x 200 ms calls on one connection, 8 workers: %d ok in %lld ms\n", ok, last - t0);
+    CHECK_EQ_INT(ok, 40);
+    CHECK(last - t0 >= 990 && last - t0 < 4000);
+
     h_step("many_sequential_calls");
     t0 = h_now_ms();
     int bad = 0;
