@@ -2,19 +2,25 @@
  * routing, a bounded body reader and JSON replies.
  *
  * Two civetweb settings matter more than they look (environment.md §5):
- *   - tcp_nodelay=1: civetweb writes headers and body separately; with
- *     Nagle's algorithm and delayed ACKs every keep-alive request would wait
- *     about 40 ms;
+ *   - tcp_nodelay=1: civetweb writes its status line, each header line and
+ *     the body in separate send() calls; with Nagle's algorithm and delayed
+ *     ACKs every keep-alive request would wait about 40 ms;
  *   - max_request_size bounds the request line plus headers, so an oversized
  *     header block is answered with an error instead of growing a buffer.
+ * Because of the first, a handler's reply is written by us, head and body in
+ * one mg_write(): one send() and one TCP segment instead of seven.
  * civetweb's own error pages (bad request line, headers too large, ...) are
- * turned into the same JSON shape as ours through the http_error callback. */
+ * turned into the same JSON shape as ours through the http_error callback;
+ * those go through civetweb's header functions, which know whether it will
+ * close the connection. */
 #include "httpsrv.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -51,12 +57,15 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
 
 /* civetweb's own errors (malformed request, headers over max_request_size,
  * no handler for the URI) in our JSON shape. */
+static void reply_error(struct mg_connection *conn, int status, int by_civetweb, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
+
 static int on_http_error(struct mg_connection *conn, int status, const char *errmsg) {
     if (status == 404) /* the words of DTM's router (gin) */
-        httpsrv_reply_error(conn, status, "404 page not found");
+        reply_error(conn, status, 1, "404 page not found");
     else
-        httpsrv_reply_error(conn, status, "%s",
-                            errmsg && *errmsg ? errmsg : mg_get_response_code_text(conn, status));
+        reply_error(conn, status, 1, "%s",
+                    errmsg && *errmsg ? errmsg : mg_get_response_code_text(conn, status));
     return 0;
 }
 
@@ -200,31 +209,87 @@ int httpsrv_query(struct mg_connection *conn, const char *name, char *buf, size_
 
 /* ---- replies ---- */
 
-void httpsrv_reply_json(struct mg_connection *conn, int status, json_t *body) {
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) {
-        status = 500;
-        text = strdup("{\"error\":\"cannot encode the reply\"}");
-        if (!text) return;
+/* Whether `option` is one of the comma-separated tokens of a header value. */
+static int header_has(const char *value, const char *option) {
+    size_t n = strlen(option);
+    for (const char *p = value; *p;) {
+        p += strspn(p, " \t,");
+        size_t len = strcspn(p, ",");
+        size_t t = len;
+        while (t > 0 && (p[t - 1] == ' ' || p[t - 1] == '\t')) t--;
+        if (t == n && strncasecmp(p, option, n) == 0) return 1;
+        p += len;
     }
-    size_t n = strlen(text);
+    return 0;
+}
+
+static int is_http11(const struct mg_connection *conn) {
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    return ri && ri->http_version && strcmp(ri->http_version, "1.1") == 0;
+}
+
+/* civetweb's own keep-alive rule for a request it read without trouble (keep-
+ * alive is enabled): a Connection header keeps the connection only if it
+ * says keep-alive; without one, HTTP/1.1 keeps it and HTTP/1.0 does not. */
+static int keeps_alive(const struct mg_connection *conn) {
+    const char *c = mg_get_header(conn, "Connection");
+    return c ? header_has(c, "keep-alive") : is_http11(conn);
+}
+
+/* Sends status + JSON text: by us in one write, or through civetweb's header
+ * functions (one send per line) for civetweb's own errors. */
+static void reply_text(struct mg_connection *conn, int status, const char *text, size_t n,
+                       int by_civetweb) {
     char clen[32];
     snprintf(clen, sizeof clen, "%zu", n);
+    if (!by_civetweb) {
+        char date[64];
+        struct tm tm;
+        time_t now = time(NULL);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+        char head[512];
+        int h = snprintf(head, sizeof head,
+                         "HTTP/1.%d %d %s\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %s\r\nDate: %s\r\nConnection: %s\r\n\r\n",
+                         is_http11(conn), status, mg_get_response_code_text(conn, status), clen, date,
+                         keeps_alive(conn) ? "keep-alive" : "close");
+        char *msg = h > 0 && (size_t)h < sizeof head ? malloc((size_t)h + n) : NULL;
+        if (msg) {
+            memcpy(msg, head, (size_t)h);
+            memcpy(msg + h, text, n);
+            mg_write(conn, msg, (size_t)h + n);
+            free(msg);
+            return;
+        }
+        /* out of memory: civetweb's way below still answers */
+    }
     mg_response_header_start(conn, status);
     mg_response_header_add(conn, "Content-Type", "application/json", -1);
     mg_response_header_add(conn, "Content-Length", clen, -1);
     mg_response_header_send(conn);
     mg_write(conn, text, n);
+}
+
+static void reply_json(struct mg_connection *conn, int status, json_t *body, int by_civetweb) {
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"error\":\"cannot encode the reply\"}";
+        reply_text(conn, 500, oom, sizeof oom - 1, by_civetweb);
+        return;
+    }
+    reply_text(conn, status, text, strlen(text), by_civetweb);
     free(text);
 }
 
-void httpsrv_reply_error(struct mg_connection *conn, int status, const char *fmt, ...) {
+void httpsrv_reply_json(struct mg_connection *conn, int status, json_t *body) {
+    reply_json(conn, status, body, 0);
+}
+
+static void reply_error_v(struct mg_connection *conn, int status, int by_civetweb, const char *fmt,
+                          va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     json_t *body = json_object();
     /* json_string() refuses invalid UTF-8 (a message may quote bad input):
      * replace non-ASCII bytes then, so the error still reaches the client. */
@@ -235,5 +300,20 @@ void httpsrv_reply_error(struct mg_connection *conn, int status, const char *fmt
         m = json_string(msg);
     }
     json_object_set_new(body, "error", m);
-    httpsrv_reply_json(conn, status, body);
+    reply_json(conn, status, body, by_civetweb);
+}
+
+static void reply_error(struct mg_connection *conn, int status, int by_civetweb, const char *fmt,
+                        ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(conn, status, by_civetweb, fmt, ap);
+    va_end(ap);
+}
+
+void httpsrv_reply_error(struct mg_connection *conn, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(conn, status, 0, fmt, ap);
+    va_end(ap);
 }

@@ -1,0 +1,234 @@
+/* test_httpsrv.c: common/httpsrv as an HTTP client sees it, over raw sockets:
+ *   - the head of a JSON reply: the status line in the request's HTTP
+ *     version, Content-Type, Content-Length, Date, Connection;
+ *   - a handler's reply arrives as ONE TCP segment (civetweb alone sends its
+ *     status line, each header and the body separately: 7 segments);
+ *   - keep-alive and close as civetweb decides them, for HTTP/1.1 and 1.0;
+ *   - errors in the JSON shape, whether a handler or civetweb itself (a
+ *     header block over the bound) refuses the request. */
+#include <arpa/inet.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_in */
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "httpsrv.h"
+
+/* GET /echo?say=x answers 200 {"said":"x"}; /refuse answers 422 with a
+ * message that is not UTF-8. */
+static int on_echo(struct mg_connection *conn, void *ud) {
+    (void)ud;
+    char say[64] = "";
+    httpsrv_query(conn, "say", say, sizeof say);
+    httpsrv_reply_json(conn, 200, json_pack("{s:s}", "said", say));
+    return 200;
+}
+
+static int on_refuse(struct mg_connection *conn, void *ud) {
+    (void)ud;
+    httpsrv_reply_error(conn, 422, "bad byte \xff here");
+    return 422;
+}
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+typedef struct {
+    int status;
+    char head[1024]; /* status line and headers */
+    char body[1024];
+} reply;
+
+/* Sends `req` and reads one reply whose length Content-Length gives.
+ * Returns 0, or -1 when no complete reply came within 5 s. */
+static int exchange(int fd, const char *req, reply *r) {
+    memset(r, 0, sizeof *r);
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) return -1;
+    char buf[4096];
+    size_t got = 0;
+    long long deadline = h_now_ms() + 5000;
+    while (got < sizeof buf - 1 && h_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        const char *cl = strcasestr(buf, "\r\nContent-Length:");
+        if (!end || !cl || cl > end) continue;
+        size_t head = (size_t)(end + 4 - buf), len = strtoul(cl + 17, NULL, 10);
+        if (got < head + len) continue;
+        if (head > sizeof r->head || len >= sizeof r->body) return -1;
+        memcpy(r->head, buf, head - 4);
+        memcpy(r->body, end + 4, len);
+        if (sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) return -1;
+        return 0;
+    }
+    return -1;
+}
+
+/* Whether the server closes the connection within 5 s (recv gives 0). */
+static int server_closes(int fd) {
+    long long deadline = h_now_ms() + 5000;
+    while (h_now_ms() < deadline) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        char c;
+        return recv(fd, &c, 1, 0) == 0;
+    }
+    return 0;
+}
+
+static int has_line(const reply *r, const char *line) {
+    char want[256];
+    snprintf(want, sizeof want, "\r\n%s\r\n", line);
+    char head[1100];
+    snprintf(head, sizeof head, "%s\r\n", r->head);
+    return strstr(head, want) != NULL;
+}
+
+static void http11_keeps_alive(int port) {
+    h_step("http11_keeps_alive: two requests on one connection, head and body in full");
+    int fd = connect_to(port);
+    CHECK(fd >= 0);
+    reply r;
+    CHECK(exchange(fd, "GET /echo?say=one HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(strncmp(r.head, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(has_line(&r, "Content-Type: application/json"));
+    CHECK(has_line(&r, "Content-Length: 14"));
+    CHECK(has_line(&r, "Connection: keep-alive"));
+    CHECK(strstr(r.head, "\r\nDate: ") && strstr(r.head, " GMT"));
+    CHECK_EQ_STR(r.body, "{\"said\":\"one\"}");
+    CHECK(exchange(fd, "GET /echo?say=two HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_STR(r.body, "{\"said\":\"two\"}");
+    close(fd);
+}
+
+/* Data segments this socket has received so far (Linux's TCP_INFO). */
+static long data_segs_in(int fd) {
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return -1;
+    return (long)ti.tcpi_data_segs_in;
+}
+
+static void reply_is_one_segment(int port) {
+    h_step("reply_is_one_segment: head and body of a reply come in one write");
+    int fd = connect_to(port);
+    reply r;
+    CHECK(exchange(fd, "GET /echo?say=warm HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    long before = data_segs_in(fd);
+    CHECK(before > 0);
+    CHECK(exchange(fd, "GET /echo?say=again HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_STR(r.body, "{\"said\":\"again\"}");
+    CHECK_EQ_INT(data_segs_in(fd) - before, 1);
+    close(fd);
+}
+
+static void connection_close_is_honoured(int port) {
+    h_step("connection_close_is_honoured: HTTP/1.1 with Connection: close, HTTP/1.0 without it");
+    int fd = connect_to(port);
+    reply r;
+    CHECK(exchange(fd, "GET /echo?say=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(has_line(&r, "Connection: close"));
+    CHECK(server_closes(fd));
+    close(fd);
+
+    fd = connect_to(port);
+    CHECK(exchange(fd, "GET /echo?say=y HTTP/1.0\r\n\r\n", &r) == 0);
+    CHECK(strncmp(r.head, "HTTP/1.0 200 OK\r\n", 17) == 0); /* as civetweb and Go answer */
+    CHECK(has_line(&r, "Connection: close"));
+    CHECK_EQ_STR(r.body, "{\"said\":\"y\"}");
+    CHECK(server_closes(fd));
+    close(fd);
+}
+
+static void http10_keep_alive_token(int port) {
+    h_step("http10_keep_alive_token: HTTP/1.0 asking for keep-alive, among other tokens");
+    int fd = connect_to(port);
+    reply r;
+    CHECK(exchange(fd, "GET /echo?say=a HTTP/1.0\r\nConnection: Foo, Keep-Alive \r\n\r\n", &r) == 0);
+    CHECK(has_line(&r, "Connection: keep-alive"));
+    CHECK(exchange(fd, "GET /echo?say=b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r) == 0);
+    CHECK_EQ_STR(r.body, "{\"said\":\"b\"}");
+    close(fd);
+}
+
+static void errors_are_json(int port) {
+    h_step("errors_are_json: a handler's refusal, an unknown path, an oversized header block");
+    int fd = connect_to(port);
+    reply r;
+    CHECK(exchange(fd, "GET /refuse HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_INT(r.status, 422);
+    CHECK(has_line(&r, "Content-Type: application/json"));
+    json_t *j = json_loads(r.body, 0, NULL);
+    CHECK(j && json_is_string(json_object_get(j, "error")));
+    CHECK(j && strcmp(json_string_value(json_object_get(j, "error")), "bad byte ? here") == 0);
+    json_decref(j);
+    /* under a route's prefix: refused by httpsrv's own routing */
+    CHECK(exchange(fd, "GET /echox HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_INT(r.status, 404);
+    CHECK_EQ_STR(r.body, "{\"error\":\"404 page not found\"}");
+    close(fd);
+    /* under no route: refused by civetweb, answered through its header functions */
+    fd = connect_to(port);
+    CHECK(exchange(fd, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
+    CHECK_EQ_INT(r.status, 404);
+    CHECK(has_line(&r, "Content-Type: application/json"));
+    CHECK_EQ_STR(r.body, "{\"error\":\"404 page not found\"}");
+    close(fd);
+
+    /* civetweb refuses this itself (over max_request_size) and closes. */
+    size_t big = 20000;
+    char *req = malloc(big + 64);
+    int n = snprintf(req, big + 64, "GET /echo HTTP/1.1\r\nX-Big: ");
+    memset(req + n, 'a', big);
+    strcpy(req + n + big, "\r\n\r\n");
+    fd = connect_to(port);
+    CHECK(exchange(fd, req, &r) == 0);
+    CHECK(r.status >= 400 && r.status < 500);
+    j = json_loads(r.body, 0, NULL);
+    CHECK(j && json_is_string(json_object_get(j, "error")));
+    json_decref(j);
+    CHECK(server_closes(fd));
+    close(fd);
+    free(req);
+}
+
+int main(void) {
+    int port = h_free_port();
+    char listen[64], err[256];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    httpsrv *s = httpsrv_start(listen, 4, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "httpsrv_start: %s\n", err);
+        return 1;
+    }
+    httpsrv_route(s, "/echo", on_echo, NULL);
+    httpsrv_route(s, "/refuse", on_refuse, NULL);
+    http11_keeps_alive(port);
+    reply_is_one_segment(port);
+    connection_close_is_honoured(port);
+    http10_keep_alive_token(port);
+    errors_are_json(port);
+    httpsrv_stop(s);
+    return h_finish("test_httpsrv");
+}
