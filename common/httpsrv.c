@@ -223,51 +223,52 @@ static int header_has(const char *value, const char *option) {
     return 0;
 }
 
-static int is_http11(const struct mg_connection *conn) {
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    return ri && ri->http_version && strcmp(ri->http_version, "1.1") == 0;
-}
-
-/* civetweb's own keep-alive rule for a request it read without trouble (keep-
- * alive is enabled): a Connection header keeps the connection only if it
- * says keep-alive; without one, HTTP/1.1 keeps it and HTTP/1.0 does not. */
-static int keeps_alive(const struct mg_connection *conn) {
-    const char *c = mg_get_header(conn, "Connection");
-    return c ? header_has(c, "keep-alive") : is_http11(conn);
-}
-
-/* Sends status + JSON text: by us in one write, or through civetweb's header
- * functions (one send per line) for civetweb's own errors. */
+/* Sends status + JSON text. A handler's reply is written here in one write:
+ * the status line in the request's HTTP version, and civetweb's own keep-alive
+ * rule for a request it read without trouble (keep-alive is enabled): a
+ * Connection header keeps the connection only if it says keep-alive; without
+ * one, HTTP/1.1 keeps it and HTTP/1.0 does not. civetweb's own errors go
+ * through its header functions (one send per line), which also know whether
+ * it will close the connection. */
 static void reply_text(struct mg_connection *conn, int status, const char *text, size_t n,
                        int by_civetweb) {
-    char clen[32];
-    snprintf(clen, sizeof clen, "%zu", n);
-    if (!by_civetweb) {
-        char date[64];
-        struct tm tm;
-        time_t now = time(NULL);
-        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
-        char head[512];
-        int h = snprintf(head, sizeof head,
-                         "HTTP/1.%d %d %s\r\nContent-Type: application/json\r\n"
-                         "Content-Length: %s\r\nDate: %s\r\nConnection: %s\r\n\r\n",
-                         is_http11(conn), status, mg_get_response_code_text(conn, status), clen, date,
-                         keeps_alive(conn) ? "keep-alive" : "close");
-        char *msg = h > 0 && (size_t)h < sizeof head ? malloc((size_t)h + n) : NULL;
-        if (msg) {
-            memcpy(msg, head, (size_t)h);
-            memcpy(msg + h, text, n);
-            mg_write(conn, msg, (size_t)h + n);
-            free(msg);
-            return;
-        }
-        /* out of memory: civetweb's way below still answers */
+    if (by_civetweb) {
+        char clen[32];
+        snprintf(clen, sizeof clen, "%zu", n);
+        mg_response_header_start(conn, status);
+        mg_response_header_add(conn, "Content-Type", "application/json", -1);
+        mg_response_header_add(conn, "Content-Length", clen, -1);
+        mg_response_header_send(conn);
+        mg_write(conn, text, n);
+        return;
     }
-    mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", "application/json", -1);
-    mg_response_header_add(conn, "Content-Length", clen, -1);
-    mg_response_header_send(conn);
-    mg_write(conn, text, n);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    int http11 = ri && ri->http_version && strcmp(ri->http_version, "1.1") == 0;
+    const char *connection = mg_get_header(conn, "Connection");
+    int keep = connection ? header_has(connection, "keep-alive") : http11;
+    char date[64];
+    struct tm tm;
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    char head[512];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.%d %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nDate: %s\r\nConnection: %s\r\n\r\n",
+                     http11, status, mg_get_response_code_text(conn, status), n, date,
+                     keep ? "keep-alive" : "close");
+    /* The parts are bounded (under 300 bytes); the clamp only keeps memcpy safe. */
+    if (h < 0) h = 0;
+    if ((size_t)h >= sizeof head) h = (int)sizeof head - 1;
+    char *msg = malloc((size_t)h + n);
+    if (!msg) { /* out of memory: the same reply in two writes */
+        mg_write(conn, head, (size_t)h);
+        mg_write(conn, text, n);
+        return;
+    }
+    memcpy(msg, head, (size_t)h);
+    memcpy(msg + h, text, n);
+    mg_write(conn, msg, (size_t)h + n);
+    free(msg);
 }
 
 static void reply_json(struct mg_connection *conn, int status, json_t *body, int by_civetweb) {

@@ -43,7 +43,8 @@
  * beyond what the workers serve waits anyway, and without a bound every such
  * call waits IN THE SERVER, holding its memory (200 calls queued on one
  * connection took stock-srv's own memory from 3.8 to 8 MB). With the bound,
- * HTTP/2 flow control makes the extra calls wait in their client. Two per
+ * announced in HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS, a client keeps the
+ * extra calls until a stream closes. Two per
  * worker keep a worker's next call already received when it finishes one. */
 #define RPCSRV_STREAMS_PER_THREAD 2
 #define RPCSRV_MIN_STREAMS 8

@@ -76,6 +76,9 @@ const char *h_bin(const char *name);
 /* A TCP port on 127.0.0.1 that nothing listens on now. */
 int h_free_port(void);
 
+/* A TCP connection to 127.0.0.1:port (a socket the caller closes), or -1. */
+int h_connect(int port);
+
 /* 1 when 127.0.0.1:port accepts a connection. */
 int h_port_open(int port);
 

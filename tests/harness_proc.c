@@ -62,14 +62,23 @@ const char *h_bin(const char *name) {
     return path;
 }
 
-int h_port_open(int port) {
+int h_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return 0;
+    if (fd < 0) return -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int h_port_open(int port) {
+    int fd = h_connect(port);
+    if (fd < 0) return 0;
     close(fd);
-    return ok;
+    return 1;
 }
 
 /* The lowest port of the kernel's ephemeral range (32768 if unknown). */

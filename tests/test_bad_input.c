@@ -24,11 +24,9 @@
  * At the end every process must still answer /api/ping or the gRPC health
  * check. CDTM_VERBOSE=1 prints every case's answer.
  * Gids are "bi-<pid>-..."; goods ids 8100000 + (pid % 100000) * 10 + k. */
-#include <arpa/inet.h>
 #include <grpc/status.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -262,13 +260,8 @@ typedef struct {
  * (a 413 comes before the end of a huge body), and reads the answer. */
 static http_reply raw_http(int port, const char *req, size_t len) {
     http_reply out = {-1, NULL};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        if (fd >= 0) close(fd);
-        return out;
-    }
+    int fd = h_connect(port);
+    if (fd < 0) return out;
     size_t sent = 0;
     while (sent < len) {
         struct pollfd p = {fd, POLLIN | POLLOUT, 0};

@@ -6,7 +6,6 @@
  *   - keep-alive and close as civetweb decides them, for HTTP/1.1 and 1.0;
  *   - errors in the JSON shape, whether a handler or civetweb itself (a
  *     header block over the bound) refuses the request. */
-#include <arpa/inet.h>
 #include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_in */
 #include <netinet/in.h>
 #include <poll.h>
@@ -34,17 +33,6 @@ static int on_refuse(struct mg_connection *conn, void *ud) {
     (void)ud;
     httpsrv_reply_error(conn, 422, "bad byte \xff here");
     return 422;
-}
-
-static int connect_to(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
 }
 
 typedef struct {
@@ -104,7 +92,7 @@ static int has_line(const reply *r, const char *line) {
 
 static void http11_keeps_alive(int port) {
     h_step("http11_keeps_alive: two requests on one connection, head and body in full");
-    int fd = connect_to(port);
+    int fd = h_connect(port);
     CHECK(fd >= 0);
     reply r;
     CHECK(exchange(fd, "GET /echo?say=one HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
@@ -131,7 +119,7 @@ static long data_segs_in(int fd) {
 
 static void reply_is_one_segment(int port) {
     h_step("reply_is_one_segment: head and body of a reply come in one write");
-    int fd = connect_to(port);
+    int fd = h_connect(port);
     reply r;
     CHECK(exchange(fd, "GET /echo?say=warm HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
     long before = data_segs_in(fd);
@@ -144,7 +132,7 @@ static void reply_is_one_segment(int port) {
 
 static void connection_close_is_honoured(int port) {
     h_step("connection_close_is_honoured: HTTP/1.1 with Connection: close, HTTP/1.0 without it");
-    int fd = connect_to(port);
+    int fd = h_connect(port);
     reply r;
     CHECK(exchange(fd, "GET /echo?say=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", &r) == 0);
     CHECK_EQ_INT(r.status, 200);
@@ -152,7 +140,7 @@ static void connection_close_is_honoured(int port) {
     CHECK(server_closes(fd));
     close(fd);
 
-    fd = connect_to(port);
+    fd = h_connect(port);
     CHECK(exchange(fd, "GET /echo?say=y HTTP/1.0\r\n\r\n", &r) == 0);
     CHECK(strncmp(r.head, "HTTP/1.0 200 OK\r\n", 17) == 0); /* as civetweb and Go answer */
     CHECK(has_line(&r, "Connection: close"));
@@ -163,7 +151,7 @@ static void connection_close_is_honoured(int port) {
 
 static void http10_keep_alive_token(int port) {
     h_step("http10_keep_alive_token: HTTP/1.0 asking for keep-alive, among other tokens");
-    int fd = connect_to(port);
+    int fd = h_connect(port);
     reply r;
     CHECK(exchange(fd, "GET /echo?say=a HTTP/1.0\r\nConnection: Foo, Keep-Alive \r\n\r\n", &r) == 0);
     CHECK(has_line(&r, "Connection: keep-alive"));
@@ -174,7 +162,7 @@ static void http10_keep_alive_token(int port) {
 
 static void errors_are_json(int port) {
     h_step("errors_are_json: a handler's refusal, an unknown path, an oversized header block");
-    int fd = connect_to(port);
+    int fd = h_connect(port);
     reply r;
     CHECK(exchange(fd, "GET /refuse HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
     CHECK_EQ_INT(r.status, 422);
@@ -189,7 +177,7 @@ static void errors_are_json(int port) {
     CHECK_EQ_STR(r.body, "{\"error\":\"404 page not found\"}");
     close(fd);
     /* under no route: refused by civetweb, answered through its header functions */
-    fd = connect_to(port);
+    fd = h_connect(port);
     CHECK(exchange(fd, "GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", &r) == 0);
     CHECK_EQ_INT(r.status, 404);
     CHECK(has_line(&r, "Content-Type: application/json"));
@@ -202,7 +190,7 @@ static void errors_are_json(int port) {
     int n = snprintf(req, big + 64, "GET /echo HTTP/1.1\r\nX-Big: ");
     memset(req + n, 'a', big);
     strcpy(req + n + big, "\r\n\r\n");
-    fd = connect_to(port);
+    fd = h_connect(port);
     CHECK(exchange(fd, req, &r) == 0);
     CHECK(r.status >= 400 && r.status < 500);
     j = json_loads(r.body, 0, NULL);

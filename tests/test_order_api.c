@@ -10,11 +10,9 @@
  * order-srv, stock-srv and order-api, on the test MariaDB ($MARIADB_PORT), and
  * asserts on order rows, stock and saga statuses, including 200 concurrent
  * orders racing for 100 units and a coordinator that goes away. */
-#include <arpa/inet.h>
 #include <grpc/status.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -78,10 +76,8 @@ static reply order(int port, int wait, int64_t user, int64_t goods, int64_t num)
 /* Sends a body of `size` bytes on a raw socket, stopping early when the
  * server answers, and returns the reply's status (-1 when none came). */
 static int post_huge(int port, size_t size) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) return -1;
+    int fd = h_connect(port);
+    if (fd < 0) return -1;
     char head[256], chunk[65536], resp[512] = "";
     int n = snprintf(head, sizeof head, "POST /order/quickCreate HTTP/1.1\r\nHost: x\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", size);
