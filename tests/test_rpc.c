@@ -7,12 +7,15 @@
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "health.pb-c.h"
@@ -118,6 +121,41 @@ static int health(rpccli *c, int port, const char *service, int *serving) {
     return st;
 }
 
+/* The SETTINGS_MAX_CONCURRENT_STREAMS the server at port announces, read
+ * off the wire as any HTTP/2 client sees it: send the client preface and an
+ * empty SETTINGS frame, then parse the server's first SETTINGS frame.
+ * -1 when it announces none (unlimited) or nothing valid came within 5 s. */
+static long announced_max_streams(int port) {
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                                  "\0\0\0\4\0\0\0\0\0"; /* + SETTINGS, empty */
+    int fd = h_connect(port);
+    if (fd < 0) return -1;
+    long found = -1;
+    unsigned char buf[512];
+    size_t got = 0;
+    long long deadline = h_now_ms() + 5000;
+    if (send(fd, preface, sizeof preface - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof preface - 1)) {
+        while (h_now_ms() < deadline && got < sizeof buf) {
+            struct pollfd p = {fd, POLLIN, 0};
+            if (poll(&p, 1, 100) <= 0) continue;
+            ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
+            if (n <= 0) break;
+            got += (size_t)n;
+            if (got < 9) continue;
+            size_t len = (size_t)buf[0] << 16 | (size_t)buf[1] << 8 | buf[2];
+            if (buf[3] != 4 || len % 6 != 0 || 9 + len > sizeof buf) break; /* not SETTINGS */
+            if (got < 9 + len) continue;
+            for (size_t i = 9; i < 9 + len; i += 6)
+                if ((buf[i] << 8 | buf[i + 1]) == 3) /* SETTINGS_MAX_CONCURRENT_STREAMS */
+                    found = (long)buf[i + 2] << 24 | (long)buf[i + 3] << 16 | buf[i + 4] << 8 |
+                            buf[i + 5];
+            break;
+        }
+    }
+    close(fd);
+    return found;
+}
+
 /* ---- steps ---- */
 
 static void test_contracts(void) {
@@ -152,6 +190,8 @@ static void test_contracts(void) {
         CHECK(strstr(err, "cannot bind") != NULL);
         rpcsrv_free(b);
     }
+    h_step("server_announces_its_stream_bound: 2 per worker, at least 8");
+    CHECK_EQ_INT(announced_max_streams(port), 8); /* 1 worker: the minimum */
     rpcsrv_stop(a, 1000);
     rpcsrv_free(a);
 }
@@ -353,9 +393,10 @@ static void test_timing(rpccli *c, int port) {
     printf("   12 x 200 ms calls on 8 workers took %lld ms\n", last - t0);
     CHECK(last - t0 >= 390 && last - t0 < 1500);
 
-    /* The server lets one connection open 2 streams per worker (16 here);
-     * the 24 calls past that wait in the client, and none is refused. */
-    h_step("calls_beyond_the_stream_bound_wait_in_the_client");
+    /* The server lets one connection open 2 streams per worker (16 here,
+     * as it announces); the 24 calls past that are queued, not refused. */
+    h_step("calls_beyond_the_stream_bound_are_queued_not_refused");
+    CHECK_EQ_INT(announced_max_streams(port), 16);
     async_call q[40];
     t0 = h_now_ms();
     for (int i = 0; i < 40; i++) async_start(&q[i], c, port, "/test.Slow/s200", 8000);
