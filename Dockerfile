@@ -23,7 +23,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake make gcc libc6-dev pkg-config binutils \
       libgrpc-dev libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler \
-      libjansson-dev libcivetweb-dev libyaml-dev libmariadb-dev \
+      libjansson-dev libcivetweb-dev libyaml-dev libmariadb-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

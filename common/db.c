@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -127,7 +128,24 @@ static db_rc fail_st(db_conn *c, MYSQL_STMT *st, char *err, size_t errlen) {
 
 static pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 
+/* libmariadb's library init starts its TLS layer whether or not a
+ * connection will use it: OpenSSL reads openssl.cnf, registers every cipher
+ * and digest name and loads its error strings. That touches about 1.6 MB of
+ * OpenSSL's pages in every process (measured in RSS with a test program).
+ * cdtm never asks MariaDB for TLS (a DSN has no TLS option), so OpenSSL is
+ * initialised first with those steps declined. OpenSSL keeps a declined step
+ * declined for the life of the process, so libmariadb's own request after
+ * it adds nothing. If a DSN ever gains a TLS option, remove this. */
+static void openssl_init_minimal(void) {
+    const uint64_t skip = OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                          OPENSSL_INIT_NO_ADD_ALL_DIGESTS | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS |
+                          OPENSSL_INIT_NO_LOAD_SSL_STRINGS;
+    if (OPENSSL_init_ssl(skip, NULL) != 1)
+        log_error(NULL, "db: OpenSSL init failed (libmariadb will try it again)");
+}
+
 static void global_init_once(void) {
+    openssl_init_minimal();
     if (mysql_library_init(0, NULL, NULL) != 0)
         log_error(NULL, "db: mysql_library_init failed");
 }

@@ -9,7 +9,7 @@ PKGS=(
   cmake pkg-config gcc make curl ca-certificates
   libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libprotobuf-c-dev protobuf-c-compiler
-  libjansson-dev libcivetweb-dev libyaml-dev libmariadb-dev
+  libjansson-dev libcivetweb-dev libyaml-dev libmariadb-dev libssl-dev
   mariadb-server mariadb-client
   etcd-server etcd-client
   nodejs npm
