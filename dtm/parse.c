@@ -1,14 +1,13 @@
 /* parse.c: what a client sends -> a validated trans_global (parse.h).
  *
- * Two front ends read their wire format into one `parse_input`:
- *   - parse_trans_json: DTM's trans JSON of the HTTP API (dtm-protocol.md §2);
- *     protocol defaults to "http", and a step's "data" is a payload too
- *     (DTM's setupPayloads: the "payloads" entries first, then every
- *     non-empty step "data");
- *   - parse_trans_proto: a packed dtmgimp.DtmRequest (§1), protocol "grpc",
- *     Steps as a JSON string, BinPayloads as bytes.
- * Then ONE function, validate_build(), checks everything and builds the
- * trans_global, so both surfaces accept and refuse exactly the same things.
+ * Two front ends read their wire format into one `parse_input`
+ * (parse_int.h):
+ *   - parse_trans_json (parse_json.c): DTM's trans JSON of the HTTP API
+ *     (dtm-protocol.md §2);
+ *   - parse_trans_proto (parse_grpc.c): a packed dtmgimp.DtmRequest (§1).
+ * This file is what they share: ONE function, parse_validate_build(), checks
+ * everything and builds the trans_global, so both surfaces accept and refuse
+ * exactly the same things.
  *
  * Why so strict: DTM stores what it is given and fails later (a nil-pointer
  * panic for an unknown trans_type, an index panic for a missing payload, a
@@ -23,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dtmgimp.pb-c.h"
 #include "errbuf.h"
 #include "jsoncheck.h"
+#include "parse_int.h"
 
 /* Bounds of options that are not columns (seconds / counts). */
 #define PARSE_SECONDS_MAX 2592000   /* 30 days: intervals and timeouts */
@@ -34,51 +33,8 @@
 #define PARSE_HEADER_NAME_MAX 128
 #define PARSE_HEADER_VALUE_MAX 1024
 
-/* The field names as each surface spells them, so that a message names the
- * field the client actually sent. */
-typedef struct {
-    const char *gid, *trans_type, *protocol, *steps, *payloads, *custom_data, *query_prepared,
-        *rollback_reason, *wait_result, *timeout_to_fail, *request_timeout, *retry_interval,
-        *retry_limit, *branch_headers, *req_extra;
-} parse_names;
-
-static const parse_names JSON_NAMES = {
-    "gid", "trans_type", "protocol", "steps", "payloads", "custom_data", "query_prepared",
-    "rollback_reason", "wait_result", "timeout_to_fail", "request_timeout", "retry_interval",
-    "retry_limit", "branch_headers", "req_extra",
-};
-
-static const parse_names PROTO_NAMES = {
-    "Gid", "TransType", "protocol", "Steps", "BinPayloads", "CustomedData", "QueryPrepared",
-    "RollbackReason", "TransOptions.WaitResult", "TransOptions.TimeoutToFail",
-    "TransOptions.RequestTimeout", "TransOptions.RetryInterval", "TransOptions.RetryLimit",
-    "TransOptions.BranchHeaders", "ReqExtra",
-};
-
-/* A byte string borrowed from the request (JSON string or protobuf field). */
-typedef struct {
-    const char *p;
-    size_t len;
-} span;
-
-/* What either front end read; every pointer is borrowed from the decoded
- * request, which outlives validate_build(). */
-typedef struct {
-    const parse_names *names;
-    span gid, trans_type, protocol, custom_data, query_prepared, rollback_reason;
-    int wait_result;
-    int64_t timeout_to_fail, request_timeout, retry_interval, retry_limit;
-    json_t *steps;          /* NULL when absent */
-    int step_data;          /* HTTP: a non-empty step "data" is appended to the payloads */
-    span *payloads;         /* owned array of borrowed spans */
-    size_t n_payloads;
-    span *hdr_keys, *hdr_vals;  /* owned arrays of borrowed spans */
-    size_t n_headers;
-    span *extra_keys, *extra_vals;
-    size_t n_extra;
-} parse_input;
-
-static void input_free(parse_input *in) {
+/* Frees the arrays the input owns (parse_int.h). */
+void parse_input_free(parse_input *in) {
     free(in->payloads);
     free(in->hdr_keys);
     free(in->hdr_vals);
@@ -426,9 +382,9 @@ static void set_text(char **field, span s) {
     free(tmp);
 }
 
-/* Checks everything in `in` and builds the transaction. */
-static svc_rc validate_build(const parse_input *in, int need_steps, trans_global **out, char *err,
-                             size_t errlen) {
+/* Checks everything in `in` and builds the transaction (parse_int.h). */
+svc_rc parse_validate_build(const parse_input *in, int need_steps, trans_global **out, char *err,
+                            size_t errlen) {
     *out = NULL;
     svc_rc rc = check_header_fields(in, err, errlen);
     if (rc == SVC_OK) rc = check_options(in, err, errlen);
@@ -472,246 +428,4 @@ static svc_rc validate_build(const parse_input *in, int need_steps, trans_global
     }
     *out = t;
     return SVC_OK;
-}
-
-/* ---- HTTP: the trans JSON ---- */
-
-/* Reads an optional string member; null counts as absent. */
-static int json_str(json_t *root, const char *key, span *out, char *err, size_t errlen) {
-    json_t *v = json_object_get(root, key);
-    *out = (span){"", 0};
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v)) {
-        errbuf_set(err, errlen, "%s: must be a string", key);
-        return -1;
-    }
-    *out = (span){json_string_value(v), json_string_length(v)};
-    return 0;
-}
-
-static int json_int(json_t *root, const char *key, int64_t *out, char *err, size_t errlen) {
-    json_t *v = json_object_get(root, key);
-    *out = 0;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_integer(v)) {
-        errbuf_set(err, errlen, "%s: must be an integer", key);
-        return -1;
-    }
-    *out = (int64_t)json_integer_value(v);
-    return 0;
-}
-
-static int json_bool(json_t *root, const char *key, int *out, char *err, size_t errlen) {
-    json_t *v = json_object_get(root, key);
-    *out = 0;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_boolean(v)) {
-        errbuf_set(err, errlen, "%s: must be true or false", key);
-        return -1;
-    }
-    *out = json_is_true(v);
-    return 0;
-}
-
-/* A {"k":"v",...} object into two span arrays. */
-static int json_map(json_t *root, const char *key, span **keys, span **vals, size_t *n,
-                    size_t max, char *err, size_t errlen) {
-    json_t *v = json_object_get(root, key);
-    *keys = *vals = NULL;
-    *n = 0;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_object(v)) {
-        errbuf_set(err, errlen, "%s: must be an object of strings", key);
-        return -1;
-    }
-    size_t size = json_object_size(v);
-    if (size > max) {
-        errbuf_set(err, errlen, "%s: %zu entries, at most %zu", key, size, max);
-        return -1;
-    }
-    *keys = calloc(size + 1, sizeof **keys);
-    *vals = calloc(size + 1, sizeof **vals);
-    if (!*keys || !*vals) {
-        errbuf_set(err, errlen, "out of memory");
-        return -1;
-    }
-    const char *k;
-    json_t *e;
-    json_object_foreach(v, k, e) {
-        if (!json_is_string(e)) {
-            errbuf_set(err, errlen, "%s.%.64s: must be a string", key, k);
-            return -1;
-        }
-        (*keys)[*n] = (span){k, strlen(k)};
-        (*vals)[*n] = (span){json_string_value(e), json_string_length(e)};
-        (*n)++;
-    }
-    return 0;
-}
-
-/* Bounds on maps before validation refuses them by count. */
-#define PARSE_MAP_MAX 1024
-
-svc_rc parse_trans_json(const char *body, size_t len, int need_steps, trans_global **out,
-                        char *err, size_t errlen) {
-    *out = NULL;
-    json_error_t jerr;
-    /* JSON_ALLOW_NUL: a payload may hold \u0000 (Go accepts it); fields that
-     * must not are checked by length. Depth is checked first (jsoncheck.h). */
-    if (body && !json_depth_ok(body, len, JSON_MAX_DEPTH)) {
-        errbuf_set(err, errlen, "malformed JSON: nested deeper than 32 levels");
-        return SVC_BAD_REQUEST;
-    }
-    json_t *root = json_loadb(body ? body : "", len, JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        errbuf_set(err, errlen, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-             jerr.column);
-        return SVC_BAD_REQUEST;
-    }
-    svc_rc rc = SVC_BAD_REQUEST;
-    parse_input in;
-    memset(&in, 0, sizeof in);
-    in.names = &JSON_NAMES;
-    in.step_data = 1;
-    if (!json_is_object(root)) {
-        errbuf_set(err, errlen, "request body: must be a JSON object");
-        goto out;
-    }
-    int conc = 0;
-    if (json_str(root, "gid", &in.gid, err, errlen) ||
-        json_str(root, "trans_type", &in.trans_type, err, errlen) ||
-        json_str(root, "protocol", &in.protocol, err, errlen) ||
-        json_str(root, "custom_data", &in.custom_data, err, errlen) ||
-        json_str(root, "query_prepared", &in.query_prepared, err, errlen) ||
-        json_str(root, "rollback_reason", &in.rollback_reason, err, errlen) ||
-        json_bool(root, "wait_result", &in.wait_result, err, errlen) ||
-        json_bool(root, "concurrent", &conc, err, errlen) || /* msg only: checked, unused */
-        json_int(root, "timeout_to_fail", &in.timeout_to_fail, err, errlen) ||
-        json_int(root, "request_timeout", &in.request_timeout, err, errlen) ||
-        json_int(root, "retry_interval", &in.retry_interval, err, errlen) ||
-        json_int(root, "retry_limit", &in.retry_limit, err, errlen) ||
-        json_map(root, "branch_headers", &in.hdr_keys, &in.hdr_vals, &in.n_headers,
-                 PARSE_MAP_MAX, err, errlen) ||
-        json_map(root, "req_extra", &in.extra_keys, &in.extra_vals, &in.n_extra, PARSE_MAP_MAX,
-                 err, errlen))
-        goto out;
-    if (in.protocol.len == 0) in.protocol = (span){"http", 4}; /* DTM's default */
-    json_t *steps = json_object_get(root, "steps");
-    in.steps = json_is_null(steps) ? NULL : steps;
-    json_t *pl = json_object_get(root, "payloads");
-    if (pl && !json_is_null(pl)) {
-        if (!json_is_array(pl)) {
-            errbuf_set(err, errlen, "payloads: must be an array of strings");
-            goto out;
-        }
-        size_t n = json_array_size(pl); /* the count is checked against the steps */
-        in.payloads = calloc(n + 1, sizeof *in.payloads);
-        if (!in.payloads) {
-            errbuf_set(err, errlen, "out of memory");
-            rc = SVC_ERROR;
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            json_t *p = json_array_get(pl, i);
-            if (!json_is_string(p)) {
-                errbuf_set(err, errlen, "payloads[%zu]: must be a string", i);
-                goto out;
-            }
-            in.payloads[in.n_payloads++] = (span){json_string_value(p), json_string_length(p)};
-        }
-    }
-    rc = validate_build(&in, need_steps, out, err, errlen);
-out:
-    input_free(&in);
-    json_decref(root);
-    return rc;
-}
-
-/* ---- gRPC: dtmgimp.DtmRequest ---- */
-
-svc_rc parse_trans_proto(const uint8_t *buf, size_t len, int need_steps, trans_global **out,
-                         char *err, size_t errlen) {
-    *out = NULL;
-    Dtmgimp__DtmRequest *r = dtmgimp__dtm_request__unpack(NULL, len, buf);
-    if (!r) {
-        errbuf_set(err, errlen, "cannot decode DtmRequest");
-        return SVC_BAD_REQUEST;
-    }
-    svc_rc rc = SVC_BAD_REQUEST;
-    json_t *steps = NULL;
-    parse_input in;
-    memset(&in, 0, sizeof in);
-    in.names = &PROTO_NAMES;
-    in.step_data = 0; /* DTM reads a gRPC saga's payloads from BinPayloads only */
-#define SPAN(s) ((span){(s) ? (s) : "", (s) ? strlen(s) : 0})
-    in.gid = SPAN(r->gid);
-    in.trans_type = SPAN(r->transtype);
-    in.protocol = (span){"grpc", 4};
-    in.custom_data = SPAN(r->customeddata);
-    in.query_prepared = SPAN(r->queryprepared);
-    in.rollback_reason = SPAN(r->rollbackreason);
-    const Dtmgimp__DtmTransOptions *o = r->transoptions;
-    if (o) {
-        in.wait_result = o->waitresult != 0;
-        in.timeout_to_fail = o->timeouttofail;
-        in.request_timeout = o->requesttimeout;
-        in.retry_interval = o->retryinterval;
-        in.retry_limit = o->retrylimit;
-        if (o->n_branchheaders > TRANS_HEADERS_MAX) {
-            errbuf_set(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.branch_headers,
-                 o->n_branchheaders, TRANS_HEADERS_MAX);
-            goto out;
-        }
-        in.hdr_keys = calloc(o->n_branchheaders + 1, sizeof *in.hdr_keys);
-        in.hdr_vals = calloc(o->n_branchheaders + 1, sizeof *in.hdr_vals);
-        if (!in.hdr_keys || !in.hdr_vals) goto oom;
-        for (size_t i = 0; i < o->n_branchheaders; i++) {
-            in.hdr_keys[i] = SPAN(o->branchheaders[i]->key);
-            in.hdr_vals[i] = SPAN(o->branchheaders[i]->value);
-        }
-        in.n_headers = o->n_branchheaders;
-    }
-    if (r->n_reqextra > PARSE_MAP_MAX) {
-        errbuf_set(err, errlen, "%s: %zu entries, at most %d", PROTO_NAMES.req_extra, r->n_reqextra,
-             PARSE_MAP_MAX);
-        goto out;
-    }
-    in.extra_keys = calloc(r->n_reqextra + 1, sizeof *in.extra_keys);
-    in.extra_vals = calloc(r->n_reqextra + 1, sizeof *in.extra_vals);
-    if (!in.extra_keys || !in.extra_vals) goto oom;
-    for (size_t i = 0; i < r->n_reqextra; i++) {
-        in.extra_keys[i] = SPAN(r->reqextra[i]->key);
-        in.extra_vals[i] = SPAN(r->reqextra[i]->value);
-    }
-    in.n_extra = r->n_reqextra;
-#undef SPAN
-    in.payloads = calloc(r->n_binpayloads + 1, sizeof *in.payloads);
-    if (!in.payloads) goto oom;
-    for (size_t i = 0; i < r->n_binpayloads; i++)
-        in.payloads[i] = (span){(const char *)r->binpayloads[i].data, r->binpayloads[i].len};
-    in.n_payloads = r->n_binpayloads;
-    if (r->steps && r->steps[0]) {
-        json_error_t jerr;
-        if (!json_depth_ok(r->steps, strlen(r->steps), JSON_MAX_DEPTH)) {
-            errbuf_set(err, errlen, "Steps: malformed JSON: nested deeper than 32 levels");
-            goto out;
-        }
-        steps = json_loads(r->steps, 0, &jerr);
-        if (!steps) {
-            errbuf_set(err, errlen, "Steps: malformed JSON: %s (line %d, column %d)", jerr.text,
-                 jerr.line, jerr.column);
-            goto out;
-        }
-        in.steps = steps;
-    }
-    rc = validate_build(&in, need_steps, out, err, errlen);
-    goto out;
-oom:
-    errbuf_set(err, errlen, "out of memory");
-    rc = SVC_ERROR;
-out:
-    input_free(&in);
-    json_decref(steps);
-    dtmgimp__dtm_request__free_unpacked(r, NULL);
-    return rc;
 }
