@@ -22,6 +22,9 @@
 #   BENCH_DOC       docs/benchmarks.md
 #   BENCH_REPORT_ONLY=1  only write the document again from the last run's
 #                   saved results ($CDTM_RUN/results.jsonl, run.env, check*.out)
+#   BENCH_PAIRED_ROUNDS 3           rounds of (c) and (d) run back to back at
+#                   10 and 50 workers on one suite, after the modes (0: none)
+#   BENCH_PAIRED_SECS   5           measured seconds of each paired run
 #   BENCH_KEEP=1    leave the suite and MariaDB running afterwards
 #   BENCH_PROFILE=1 also sample the CPU of every process during a mode (c)
 #                   run at 10 workers (perf, else nothing) into $CDTM_RUN
@@ -54,6 +57,9 @@ DOC=${BENCH_DOC:-$CDTM_ROOT/docs/benchmarks.md}
 DOCDIR=$(dirname "$DOC")
 SUITE=$CDTM_RUN/suite
 RESULTS=$CDTM_RUN/results.jsonl
+PAIRED=$CDTM_RUN/paired.jsonl
+PAIRED_ROUNDS=${BENCH_PAIRED_ROUNDS:-3}
+PAIRED_SECS=${BENCH_PAIRED_SECS:-5}
 CHECK_JSON=$CDTM_RUN/check.json
 GOODS_ORDER=900001   # mode (c): a goods id with a huge stock
 GOODS_DIRECT=900002  # mode (d)
@@ -241,13 +247,39 @@ for m in $MODES; do
   if [ "$m" = order ] && [ "${BENCH_PROFILE:-0}" = 1 ]; then profile_order; fi
   stop_suite
 done
+
+# Paired rounds: the ratio (c)/(d) compares runs made minutes apart above,
+# and this machine's speed drifts that much (the CPU per operation of every
+# process moved by 30 % between two full runs). Here (c) and (d) run back to
+# back at each worker count, several times, on one suite, so each round's
+# ratio is measured under nearly the same machine speed.
+: >"$PAIRED"
+case " $MODES " in *" order "*) has_c=1 ;; *) has_c=0 ;; esac
+case " $MODES " in *" direct "*) has_d=1 ;; *) has_d=0 ;; esac
+if [ "$PAIRED_ROUNDS" -gt 0 ] && [ "$has_c" = 1 ] && [ "$has_d" = 1 ]; then
+  echo "paired rounds: (c) and (d) back to back, $PAIRED_ROUNDS rounds at 10 and 50 workers"
+  start_suite
+  for r in $(seq 1 "$PAIRED_ROUNDS"); do
+    for w in 10 50; do
+      for m in order direct; do
+        goods=$([ $m = order ] && echo "$GOODS_ORDER" || echo "$GOODS_DIRECT")
+        "$BENCH" run "$m" -c "$w" -d "$PAIRED_SECS" -w 1 --label "$m" --goods "$goods" \
+          "${TARGETS[@]}" --json "$CDTM_RUN/paired-one.jsonl" >/dev/null ||
+          die "cdtm-bench run $m -c $w (paired round $r) failed"
+        jq -c --argjson r "$r" '. + {round: $r}' "$CDTM_RUN/paired-one.jsonl" >>"$PAIRED"
+        rm -f "$CDTM_RUN/paired-one.jsonl"
+      done
+    done
+  done
+  stop_suite
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- invariants ---------------------------------------------------------------------------
 
 CHECK_RC=0
-# The profile run (BENCH_PROFILE=1) placed orders too.
-CLIENT_OK=$({ cat "$RESULTS"; cat "$CDTM_RUN/profile.jsonl" 2>/dev/null || true; } |
+# The paired rounds and the profile run (BENCH_PROFILE=1) placed orders too.
+CLIENT_OK=$({ cat "$RESULTS" "$PAIRED"; cat "$CDTM_RUN/profile.jsonl" 2>/dev/null || true; } |
   jq -s '[.[] | select(.mode=="order") | .total_ok] | add // 0')
 "$BENCH" check --mysql "127.0.0.1:$MARIADB_PORT" --goods "$GOODS_ORDER" --initial "$STOCK0" \
   --client-ok "$CLIENT_OK" --wait 60 --json "$CHECK_JSON" | tee "$CDTM_RUN/check.out" || CHECK_RC=$?
@@ -255,7 +287,7 @@ CLIENT_OK=$({ cat "$RESULTS"; cat "$CDTM_RUN/profile.jsonl" 2>/dev/null || true;
 read -r D_ORDERS D_SUM D_STOCK <<<"$(sql -e "SELECT COUNT(*), COALESCE(SUM(num),0),
   (SELECT num FROM \`dtm-gozero-stock\`.stock WHERE goods_id=$GOODS_DIRECT)
   FROM \`dtm-gozero-order\`.\`order\` WHERE goods_id=$GOODS_DIRECT")"
-D_CLIENT_OK=$(jq -s '[.[] | select(.label=="direct") | .total_ok] | add // 0' "$RESULTS")
+D_CLIENT_OK=$(jq -s '[.[] | select(.label=="direct") | .total_ok] | add // 0' "$RESULTS" "$PAIRED")
 echo "mode (d), no coordinator, informational: $D_ORDERS order rows (sum $D_SUM), stock $STOCK0 -> $D_STOCK (decrease $((STOCK0 - D_STOCK))); client saw $D_CLIENT_OK successful pairs" \
   >"$CDTM_RUN/check-direct.out"
 
@@ -268,6 +300,7 @@ v() { sql -e "SELECT @@$1" 2>/dev/null || echo '?'; }
   printf 'DB_VERSION=%q\n' "$(v version)"
   printf 'DB_SETTINGS=%q\n' "innodb_flush_log_at_trx_commit=$(v innodb_flush_log_at_trx_commit), sync_binlog=$(v sync_binlog), log_bin=$(v log_bin), innodb_buffer_pool_size=$(( $(v innodb_buffer_pool_size) / 1048576 )) MB, innodb_log_file_size=$(( $(v innodb_log_file_size) / 1048576 )) MB, max_connections=$(v max_connections)"
   printf 'RUN_ARENAS=%q\n' "$ARENAS"
+  printf 'PAIRED_SECS_RUN=%q\n' "$PAIRED_SECS"
   printf 'RUN_WARMUP=%q\nRUN_DURATION=%q\nRUN_OVERRIDES=%q\n' "$WARMUP" "$DURATION" \
     "$(env | grep -E '^(THREADS|DB_MAX_CONNS|WORKERS|STORE_MAX_OPEN_CONNS|MALLOC_ARENA_MAX)=' | paste -sd' ' || true)"
 } >"$CDTM_RUN/run.env"
@@ -276,6 +309,7 @@ v() { sql -e "SELECT @@$1" 2>/dev/null || echo '?'; }
 fi
 . "$CDTM_RUN/run.env"
 mkdir -p "$DOCDIR"
+[ -f "$PAIRED" ] || : >"$PAIRED" # a run saved before paired rounds existed
 
 # ---- the report -----------------------------------------------------------------------------
 
@@ -353,12 +387,29 @@ GEN=$CDTM_RUN/generated.md
       if $p == null then "–" else "\($p.hwm_kb / 1024 * 10 | round / 10) (\(($p.anon_kb // 0) / 1024 * 10 | round / 10))" end;
     "| (\(.letter)) \(.label) | \(mb("dtm")) | \(mb("order-api")) | \(mb("order-srv")) | \(mb("stock-srv")) | \(mb("noop-1")) | \(mb("noop-2")) | \(mb("cdtm-bench")) | \(mb("mariadbd")) |"' "$RESULTS"
   echo
+  if [ -s "$PAIRED" ]; then
+    echo "#### (c) against (d) in paired rounds (operations/s; each round runs (c), then (d) right after it, on one suite, ${PAIRED_SECS_RUN:-?} s each)"
+    echo
+    echo "The throughput table runs each mode on its own suite, minutes apart, and the machine's speed drifts over minutes. Here the two run back to back, so each round's ratio is measured under nearly the same conditions; the median of the rounds is the steadier figure."
+    echo
+    echo "| workers | round | (c) order | (d) direct | (c)/(d) |"
+    echo "|---:|---:|---:|---:|---:|"
+    jq -rs 'group_by([.workers, .round]) | .[] |
+      (map(select(.label == "order")) | .[0].tput) as $c | (map(select(.label == "direct")) | .[0].tput) as $d |
+      "| \(.[0].workers) | \(.[0].round) | \($c | round) | \($d | round) | \(if $d > 0 then ($c / $d * 100 | round | tostring) + "%" else "–" end) |"' "$PAIRED"
+    echo
+  fi
   echo "#### Targets"
   echo
   echo "| target | measured | met |"
   echo "|---|---|---|"
-  jq -rs '
+  jq -rs --slurpfile paired "$PAIRED" '
     def t($l; $w): ([.[] | select(.label == $l and .workers == $w) | .tput] | .[0]);
+    # The median over the paired rounds of (c)/(d) at $w workers, in %.
+    def paired($w): [$paired[] | select(.workers == $w)] | group_by(.round) |
+      map((map(select(.label == "order")) | .[0].tput) as $c | (map(select(.label == "direct")) | .[0].tput) as $d |
+          if $c == null or $d == null or $d == 0 then empty else $c / $d * 100 end) | sort |
+      if length == 0 then null else .[(length - 1) / 2 | floor] + .[length / 2 | floor] | . / 2 | round end;
     def yes($c): if $c == null then "–" elif $c then "yes" else "**no**" end;
     def show: if . == null then "–" else tostring end;
     def pct($a; $b): if $a == null or $b == null or $b == 0 then null else ($a / $b * 100 | round) end;
@@ -366,7 +417,9 @@ GEN=$CDTM_RUN/generated.md
     . as $all |
     (pct(t("order"; 10); t("direct"; 10))) as $c10 |
     (pct(t("order"; 50); t("direct"; 50))) as $c50 |
-    "| (c) ≥ 60% of (d) at 10 and 50 workers | \($c10 | show)% and \($c50 | show)% | \(yes(if $c10 == null or $c50 == null then null else ($c10 >= 60 and $c50 >= 60) end)) |",
+    (paired(10)) as $p10 | (paired(50)) as $p50 |
+    def ok($a; $b): $a != null and $b != null and $a >= 60 and $b >= 60;
+    "| (c) ≥ 60% of (d) at 10 and 50 workers | \($c10 | show)% and \($c50 | show)%\(if $p10 != null then "; paired rounds, median: \($p10)% and \($p50 | show)%" else "" end) | \(yes(if $c10 == null or $c50 == null then null else (ok($c10; $c50) and ($p10 == null or ok($p10; $p50))) end)) |",
     ((pct(t("empty-grpc"; 50); t("db"; 50))) as $ag | (pct(t("empty-http"; 50); t("db"; 50))) as $ah |
      "| (a) ≥ 40% of (e) at 50 workers | gRPC \($ag | show)%, HTTP \($ah | show)% | \(yes(if $ag == null then null else $ag >= 40 end)) |"),
     ([.[] | select(.label == "empty-grpc" or .label == "empty-http" or .label == "noop") | .db.com_commit_per_op | select(. != null)] | max) as $cc |
