@@ -250,7 +250,7 @@ done
 
 # Paired rounds: the ratio (c)/(d) compares runs made minutes apart above,
 # and this machine's speed drifts that much (the CPU per operation of every
-# process moved by 30 % between two full runs). Here (c) and (d) run back to
+# process moved by 25-50 % between two full runs). Here (c) and (d) run back to
 # back at each worker count, several times, on one suite, so each round's
 # ratio is measured under nearly the same machine speed.
 : >"$PAIRED"
