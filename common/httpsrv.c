@@ -12,7 +12,11 @@
  * civetweb's own error pages (bad request line, headers too large, ...) are
  * turned into the same JSON shape as ours through the http_error callback;
  * those go through civetweb's header functions, which know whether it will
- * close the connection. */
+ * close the connection.
+ *
+ * civetweb gives a connection its worker thread for as long as the
+ * connection stays open, so a keep-alive connection gets a turn of
+ * HTTPSRV_TURN_MS (see "keep-alive turns" below). */
 #include "httpsrv.h"
 
 #include <stdarg.h>
@@ -23,11 +27,14 @@
 #include <time.h>
 
 #include "log.h"
+#include "mono.h"
 
 /* Request line + headers; larger header blocks are refused by civetweb. */
 #define HTTPSRV_MAX_REQUEST_SIZE "16384"
 /* A client that stalls mid-request cannot hold a worker for ever. */
 #define HTTPSRV_REQUEST_TIMEOUT_MS "30000"
+/* How long a keep-alive connection keeps its worker thread (see below). */
+#define HTTPSRV_TURN_MS 1000
 
 /* civetweb also matches "/api/x" against "/api/xy"; each route keeps its
  * prefix so the trampoline can enforce httpsrv.h's rule (exact, or the
@@ -223,11 +230,46 @@ static int header_has(const char *value, const char *option) {
     return 0;
 }
 
+/* ---- keep-alive turns ---- */
+
+/* A civetweb worker serves one connection at a time, until it closes. With
+ * more busy keep-alive clients than workers, the others wait in the accept
+ * queue until one closes, which a busy client never does: at 200 clients and
+ * order-api's 64 workers, 136 got no answer at all, where DTM (Go) serves
+ * every connection. So a connection that has held its worker for
+ * HTTPSRV_TURN_MS gets "Connection: close" on its next reply and civetweb
+ * closes it; its client reconnects behind the ones waiting. A waiting client
+ * is served within about (clients - workers) / workers turns, and a busy
+ * client reconnects at most once a turn, which costs little next to its
+ * requests. */
+
+/* The connection this worker thread serves, and since when. */
+static _Thread_local struct {
+    char addr[48]; /* as mg_request_info.remote_addr */
+    int port;      /* 0: none yet */
+    long long since_ms;
+} turn;
+
+/* 1 when the connection of this request has had its turn. */
+static int turn_is_over(const struct mg_request_info *ri) {
+    long long now = mono_now_ms();
+    if (ri->remote_port != turn.port || strcmp(ri->remote_addr, turn.addr) != 0) {
+        snprintf(turn.addr, sizeof turn.addr, "%s", ri->remote_addr);
+        turn.port = ri->remote_port;
+        turn.since_ms = now;
+        return 0;
+    }
+    if (now - turn.since_ms < HTTPSRV_TURN_MS) return 0;
+    turn.port = 0; /* this connection ends with the reply */
+    return 1;
+}
+
 /* Sends status + JSON text. A handler's reply is written here in one write:
  * the status line in the request's HTTP version, and civetweb's own keep-alive
  * rule for a request it read without trouble (keep-alive is enabled): a
  * Connection header keeps the connection only if it says keep-alive; without
- * one, HTTP/1.1 keeps it and HTTP/1.0 does not. civetweb's own errors go
+ * one, HTTP/1.1 keeps it and HTTP/1.0 does not; and a connection whose turn
+ * is over is closed. civetweb's own errors go
  * through its header functions (one send per line), which also know whether
  * it will close the connection. */
 static void reply_text(struct mg_connection *conn, int status, const char *text, size_t n,
@@ -246,6 +288,10 @@ static void reply_text(struct mg_connection *conn, int status, const char *text,
     int http11 = ri && ri->http_version && strcmp(ri->http_version, "1.1") == 0;
     const char *connection = mg_get_header(conn, "Connection");
     int keep = connection ? header_has(connection, "keep-alive") : http11;
+    if (keep && ri && turn_is_over(ri)) {
+        keep = 0;
+        mg_disable_connection_keep_alive(conn);
+    }
     char date[64];
     struct tm tm;
     time_t now = time(NULL);

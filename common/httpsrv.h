@@ -18,7 +18,10 @@ typedef struct httpsrv httpsrv;
 typedef int (*httpsrv_handler)(struct mg_connection *conn, void *ud);
 
 /* Starts civetweb on "host:port" ("127.0.0.1:0" is not supported by civetweb:
- * give a port) with `threads` workers, keep-alive and TCP_NODELAY on.
+ * give a port) with `threads` workers, keep-alive and TCP_NODELAY on. A
+ * worker serves one connection at a time, so a keep-alive connection is
+ * closed after a turn of 1 s (its last reply says "Connection: close"): more
+ * keep-alive clients than workers are then served in turns, not never.
  * Returns NULL with `err` filled (e.g. "cannot listen on 127.0.0.1:36789"). */
 httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t errlen);
 

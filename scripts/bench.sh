@@ -352,7 +352,7 @@ GEN=$CDTM_RUN/generated.md
   echo "³ CPU-seconds per second used by all measured processes together (the suite, MariaDB and the load generator), out of $(nproc): well below $(nproc) while the load average is high means the run was starved by other work on the machine."
   echo "⁴ 1-minute load average at the end of the run."
   echo
-  echo "¹ workers that completed nothing in the measured window: civetweb serves one keep-alive connection per thread, so with more connections than threads the rest wait (their wait is not in the percentiles)."
+  echo "¹ workers that completed nothing in the measured window. civetweb serves one keep-alive connection per thread; cdtm closes a connection after a 1 s turn, so clients beyond the thread count wait for a turn, and that wait is in the percentiles. A worker still waiting when the window ends is counted here, and its wait is not in the percentiles."
   echo
   echo "#### Cost per successful operation at 50 workers (CPU ms per operation of each process over the window, database counters per operation)"
   echo

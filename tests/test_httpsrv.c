@@ -5,10 +5,13 @@
  *     status line, each header and the body separately: 7 segments);
  *   - keep-alive and close as civetweb decides them, for HTTP/1.1 and 1.0;
  *   - errors in the JSON shape, whether a handler or civetweb itself (a
- *     header block over the bound) refuses the request. */
+ *     header block over the bound) refuses the request;
+ *   - keep-alive turns: a connection is closed after a second in use, so that
+ *     more keep-alive clients than worker threads are all served. */
 #include <linux/tcp.h> /* struct tcp_info with tcpi_data_segs_in */
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,11 +204,77 @@ static void errors_are_json(int port) {
     free(req);
 }
 
+static void keep_alive_turn_ends(int port) {
+    h_step("keep_alive_turn_ends: after a second in use, a reply says close and the server closes");
+    int fd = h_connect(port);
+    CHECK(fd >= 0);
+    reply r;
+    long long first = h_now_ms(), closed_at = 0;
+    int replies = 0;
+    while (!closed_at && h_now_ms() - first < 4000) {
+        if (exchange(fd, "GET /echo?say=t HTTP/1.1\r\nHost: x\r\n\r\n", &r) != 0) break;
+        replies++;
+        if (has_line(&r, "Connection: close")) closed_at = h_now_ms();
+        else CHECK(has_line(&r, "Connection: keep-alive"));
+        h_sleep_ms(50);
+    }
+    CHECK(closed_at != 0);
+    /* The server's turn started at its first request, after this side's send. */
+    CHECK(closed_at - first >= 1000);
+    CHECK(replies > 5);
+    CHECK(closed_at && server_closes(fd));
+    close(fd);
+}
+
+/* One keep-alive client: requests on its connection until `until_ms`,
+ * reconnecting when the server closes it; counts the replies that came
+ * before `until_ms` (a client left waiting is served once the others stop). */
+typedef struct {
+    int port;
+    long long until_ms;
+    int replies;
+} busy_client;
+
+static void *run_busy_client(void *arg) {
+    busy_client *b = arg;
+    int fd = h_connect(b->port);
+    while (fd >= 0 && h_now_ms() < b->until_ms) {
+        reply r;
+        if (exchange(fd, "GET /echo?say=busy HTTP/1.1\r\nHost: x\r\n\r\n", &r) != 0) break;
+        if (h_now_ms() < b->until_ms) b->replies++;
+        if (has_line(&r, "Connection: close")) {
+            close(fd);
+            fd = h_connect(b->port);
+        }
+    }
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+static void every_keep_alive_client_is_served(int port, int threads) {
+    h_step("every_keep_alive_client_is_served: more busy keep-alive clients than worker threads");
+    enum { CLIENTS = 6 };
+    CHECK(CLIENTS > threads);
+    busy_client b[CLIENTS];
+    pthread_t t[CLIENTS];
+    long long until = h_now_ms() + 3000;
+    for (int i = 0; i < CLIENTS; i++) {
+        b[i] = (busy_client){port, until, 0};
+        CHECK(pthread_create(&t[i], NULL, run_busy_client, &b[i]) == 0);
+    }
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(t[i], NULL);
+        if (b[i].replies == 0) fprintf(stderr, "  client %d was never served\n", i);
+        CHECK(b[i].replies > 0);
+    }
+}
+
 int main(void) {
     int port = h_free_port();
     char listen[64], err[256];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    httpsrv *s = httpsrv_start(listen, 4, err, sizeof err);
+    const int threads = 4;
+    httpsrv *s = httpsrv_start(listen, threads, err, sizeof err);
     if (!s) {
         fprintf(stderr, "httpsrv_start: %s\n", err);
         return 1;
@@ -217,6 +286,8 @@ int main(void) {
     connection_close_is_honoured(port);
     http10_keep_alive_token(port);
     errors_are_json(port);
+    keep_alive_turn_ends(port);
+    every_keep_alive_client_is_served(port, threads);
     httpsrv_stop(s);
     return h_finish("test_httpsrv");
 }
