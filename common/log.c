@@ -91,38 +91,61 @@ static void log_append_escaped(char *dst, size_t cap, size_t *pos, const char *s
     dst[*pos] = '\0';
 }
 
+/* Stack room for the usual message and line; longer ones go to the heap. The
+ * thread stacks stay small this way: order-api runs 64 HTTP threads, each of
+ * which logs, and every stack page one of them touches stays resident. */
+#define LOG_MSG_STACK 512
+#define LOG_LINE_STACK 1024
+
 void log_msg(log_level level, const char *gid, const char *fmt, ...) {
     pthread_once(&log_env_once, log_read_env);
     if ((int)level < atomic_load(&log_min_level)) return;
     if (level < LOG_DEBUG || level > LOG_ERROR) level = LOG_ERROR;
 
-    char msg[LOG_MSG_MAX + 1];
-    va_list ap;
+    char msg_stack[LOG_MSG_STACK];
+    char *msg = msg_stack, *msg_heap = NULL;
+    va_list ap, again;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_copy(again, ap);
+    int n = vsnprintf(msg, sizeof msg_stack, fmt, ap);
     va_end(ap);
     size_t mlen = n < 0 ? 0 : ((size_t)n > LOG_MSG_MAX ? LOG_MSG_MAX : (size_t)n);
     if (n < 0) msg[0] = '\0';
+    if (mlen >= sizeof msg_stack && (msg_heap = malloc(mlen + 1)) != NULL) {
+        vsnprintf(msg_heap, mlen + 1, fmt, again);
+        msg = msg_heap;
+    } else if (mlen >= sizeof msg_stack) {
+        mlen = sizeof msg_stack - 1; /* no memory: the truncated message it is */
+    }
+    va_end(again);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
 
-    /* Worst case: every message byte becomes a 4-byte escape. */
-    char line[64 + LOG_GID_MAX * 4 + LOG_MSG_MAX * 4 + 2];
-    size_t pos = (size_t)snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+    /* Worst case: every gid and message byte becomes a 4-byte escape. */
+    size_t glen = gid ? strnlen(gid, LOG_GID_MAX) : 0;
+    size_t need = 64 + 8 + glen * 4 + mlen * 4 + 2;
+    char line_stack[LOG_LINE_STACK];
+    char *line = line_stack, *line_heap = NULL;
+    size_t cap = sizeof line_stack;
+    if (need > cap && (line_heap = malloc(need)) != NULL) {
+        line = line_heap;
+        cap = need;
+    }
+    size_t pos = (size_t)snprintf(line, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
                                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                                   tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
                                   log_level_names[level]);
-    if (gid && gid[0]) {
-        size_t glen = strnlen(gid, LOG_GID_MAX);
-        log_append_escaped(line, sizeof line, &pos, "gid=", 4);
-        log_append_escaped(line, sizeof line, &pos, gid, glen);
-        log_append_escaped(line, sizeof line, &pos, " ", 1);
+    if (glen) {
+        log_append_escaped(line, cap, &pos, "gid=", 4);
+        log_append_escaped(line, cap, &pos, gid, glen);
+        log_append_escaped(line, cap, &pos, " ", 1);
     }
-    log_append_escaped(line, sizeof line - 1, &pos, msg, mlen);
+    log_append_escaped(line, cap - 1, &pos, msg, mlen);
     line[pos++] = '\n';
+    free(msg_heap);
 
     pthread_mutex_lock(&log_write_mu);
     size_t off = 0;
@@ -133,4 +156,5 @@ void log_msg(log_level level, const char *gid, const char *fmt, ...) {
         off += (size_t)w;
     }
     pthread_mutex_unlock(&log_write_mu);
+    free(line_heap);
 }

@@ -24,6 +24,7 @@
 
 #define RPCCLI_MAX_TARGETS 256 /* distinct targets; a bound on channels and their sockets */
 #define RPCCLI_MAX_MD 64       /* metadata pairs per call */
+#define RPCCLI_STACK_MD 8      /* of which this many without a heap allocation */
 #define RPCCLI_MAX_MESSAGE 1024
 /* A restarted peer should be found again at once, not after gRPC's default
  * back-off (first retry after 1 s, growing by 1.6 up to two minutes): calls
@@ -191,6 +192,12 @@ int rpccli_call(rpccli *c, const char *target, const char *method, const rpc_md 
                         md[i].key ? md[i].key : "");
     grpc_channel *ch = channel_get(c, target);
     if (!ch) return fail(out, GRPC_STATUS_UNAVAILABLE, "too many targets (%d)", RPCCLI_MAX_TARGETS);
+    /* The usual few pairs (a branch call carries 5) stay on the stack, so that
+     * the gRPC core running below this frame does not sink deeper into the
+     * callers' thread stacks; more go to the heap. */
+    grpc_metadata mds_stack[RPCCLI_STACK_MD];
+    grpc_metadata *mds = nmd <= RPCCLI_STACK_MD ? mds_stack : calloc(nmd, sizeof *mds);
+    if (!mds) return fail(out, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for metadata");
 
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
@@ -202,7 +209,6 @@ int rpccli_call(rpccli *c, const char *target, const char *method, const rpc_md 
 
     /* The metadata and the request are copied into slices that the call may
      * keep referencing until it is destroyed. */
-    grpc_metadata mds[RPCCLI_MAX_MD];
     for (size_t i = 0; i < nmd; i++) {
         memset(&mds[i], 0, sizeof mds[i]);
         mds[i].key = grpc_slice_from_copied_string(md[i].key);
@@ -279,5 +285,6 @@ int rpccli_call(rpccli *c, const char *target, const char *method, const rpc_md 
         grpc_slice_unref(mds[i].key);
         grpc_slice_unref(mds[i].value);
     }
+    if (mds != mds_stack) free(mds);
     return out->status;
 }

@@ -167,8 +167,10 @@ static void set_status(order_outcome *out, order_outcome_kind kind, const char *
 /* A waited Submit that did not answer OK: the round did not end in succeed.
  * That means failed, OR still retrying (a branch was unreachable), OR
  * aborting (a compensation is being retried): the coordinator's query tells
- * which (DTM answers FAILURE in all three cases, dtm-protocol.md §4). */
-static void settle(order_api_svc *svc, const char *submit_msg, order_outcome *out) {
+ * which (DTM answers FAILURE in all three cases, dtm-protocol.md §4).
+ * Not inlined: its query reply is 9 KiB, and every order would otherwise
+ * carry it on the stack of an HTTP thread, below which gRPC then runs. */
+__attribute__((noinline)) static void settle(order_api_svc *svc, const char *submit_msg, order_outcome *out) {
     dtmc_trans t;
     char qmsg[512];
     dtmc_rc rc = dtmc_query(svc->dtm, out->gid, &t, qmsg, sizeof qmsg);

@@ -214,6 +214,20 @@ static void test_calls(rpccli *c, int port) {
     CHECK(r.reply && r.reply_len == strlen(want) && memcmp(r.reply, want, r.reply_len) == 0);
     rpccli_result_free(&r);
 
+    h_step("more_metadata_than_the_stack_holds_arrives");
+    rpc_md many[12];
+    char keys[10][8];
+    for (int i = 0; i < 10; i++) {
+        snprintf(keys[i], sizeof keys[i], "x-k%d", i);
+        many[i] = (rpc_md){keys[i], "v"};
+    }
+    many[10] = (rpc_md){"dtm-trans_type", "msg"};
+    many[11] = (rpc_md){"dtm-gid", "gid-many"};
+    CHECK_EQ_INT(call(c, port, "/test.Echo/meta", many, 12, "", 0, 2000, &r), 0);
+    want = "gid-many|msg|(null)|/test.Echo/meta|1";
+    CHECK(r.reply && r.reply_len == strlen(want) && memcmp(r.reply, want, r.reply_len) == 0);
+    rpccli_result_free(&r);
+
     h_step("aborted_arrives_with_its_message");
     CHECK_EQ_INT(call(c, port, "/test.Echo/fail", NULL, 0, "x", 1, 2000, &r), GRPC_STATUS_ABORTED);
     CHECK_EQ_INT(r.status, 10);
