@@ -147,18 +147,9 @@ int api_config_load(const char *path, api_config *cfg, char *err, size_t errlen)
                      sizeof cfg->stock_target, err, errlen) != 0)
         goto out;
 
-    /* ---- the order database (optional, read only) ---- */
+    /* ---- DB: read by earlier versions, now order-srv's alone ---- */
     const char *ds = conf_str(c, "DB.DataSource", NULL);
-    if (ds && *ds) {
-        char derr[256];
-        if (dsn_parse(ds, &cfg->db, derr, sizeof derr) != 0) {
-            snprintf(err, errlen, "%s: DB.DataSource: %s", file, derr);
-            goto out;
-        }
-        cfg->has_db = 1;
-        if (read_int(c, "DB.MaxConns", 4, 1, 1000, &cfg->db_max_conns, err, errlen) != 0)
-            goto out;
-    }
+    cfg->ignored_db = ds && *ds;
     rc = 0;
 out:
     conf_free(c);

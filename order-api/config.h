@@ -1,7 +1,7 @@
 /* config.h: order-api's configuration, in go-zero's YAML (order-api -f
  * etc/order.yaml), with environment overrides from common/conf.h
  * (DTM_TARGET, DTM_HTTP_TARGET, ORDER_RPC_CONF_TARGET, STOCK_RPC_CONF_TARGET,
- * ORDER_RPC_CONF_ETCD_HOSTS, ORDER_RPC_CONF_ETCD_KEY, DB_DATA_SOURCE, PORT, ...).
+ * ORDER_RPC_CONF_ETCD_HOSTS, ORDER_RPC_CONF_ETCD_KEY, PORT, ...).
  *
  *   Name, Host (127.0.0.1), Port (8889), Threads (64), LogLevel (info)
  *   Dtm.Target      (127.0.0.1:36790)  the coordinator's gRPC address, or
@@ -12,17 +12,16 @@
  *   OrderRpcConf, StockRpcConf: go-zero's RpcClientConf, either
  *     Target (127.0.0.1:9001 / 127.0.0.1:9002, or etcd://127.0.0.1:2379/order.rpc)
  *     or Etcd: {Hosts: [127.0.0.1:2379], Key: order.rpc} -> etcd://127.0.0.1:2379/order.rpc
- *   DB.DataSource   optional, read-only use: the order row of GET /order/{gid}
- *   DB.MaxConns     (4)
+ *   DB              ignored, with a warning: GET /order/{gid} asks order-srv
+ *                   (pb.order/get) for the order row; order-api opens no database
  *
- * A target is where the COORDINATOR reaches a service: order-api only writes
- * it into the saga's branch URLs (demo.md §5). */
+ * A target is where the COORDINATOR reaches a service: order-api writes it
+ * into the saga's branch URLs (demo.md §5). order-api itself calls only the
+ * order target, for pb.order/get, so it must be reachable from order-api too. */
 #ifndef ORDER_API_CONFIG_H
 #define ORDER_API_CONFIG_H
 
 #include <stddef.h>
-
-#include "dsn.h"
 
 #define API_TARGET_MAX 512
 
@@ -36,9 +35,7 @@ typedef struct {
     int dtm_wait_timeout_ms;
     char order_target[API_TARGET_MAX];/* prefix of the order branch URLs */
     char stock_target[API_TARGET_MAX];/* prefix of the stock branch URLs */
-    int has_db;                       /* DB.DataSource was given */
-    dsn db;
-    int db_max_conns;
+    int ignored_db;                   /* DB.DataSource was given (and is not used) */
 } api_config;
 
 /* Loads `path` (NULL: defaults and the environment only) into *cfg and sets

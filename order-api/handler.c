@@ -135,8 +135,8 @@ static void view_order(struct mg_connection *conn, order_api_svc *svc, const cha
                                  "branches", branches);
         if (v->saga.rollback_reason[0])
             json_object_set_new(body, "rollback_reason", jstr(v->saga.rollback_reason));
-        /* Without DB.DataSource order-api cannot see the row: leave it out
-         * rather than claim there is none. */
+        /* When order-srv did not answer, the row is left out (and
+         * order_error says why) rather than claimed not to exist. */
         if (v->looked_up_order) json_object_set_new(body, "order", order_json(v));
         if (v->order_error[0])
             json_object_set_new(body, "order_error", jstr(v->order_error));

@@ -260,16 +260,15 @@ order_view_rc order_logic_view(order_api_svc *svc, const char *gid, order_view *
         snprintf(msg, msglen, "no saga with gid '%s'", gid);
         return ORDER_VIEW_NOT_FOUND;
     }
-    if (svc->orders) {
+    char err[sizeof out->order_error];
+    if (order_rows_find(svc->orders, svc->cfg->dtm_timeout_ms, gid, &out->order,
+                        &out->order_found, err, sizeof err) == 0) {
         out->looked_up_order = 1;
-        char err[256];
-        if (order_model_find_by_gid(svc->orders, svc->cfg->dtm_timeout_ms, gid, &out->order,
-                                    &out->order_found, err, sizeof err) != DB_OK) {
-            /* The saga's status is still worth showing: report the row's
-             * problem next to it instead of failing the whole request. */
-            snprintf(out->order_error, sizeof out->order_error, "%s", err);
-            log_warn(gid, "reading the order row: %s", err);
-        }
+    } else {
+        /* The saga's status is still worth showing: report why the row is
+         * missing next to it instead of failing the whole request. */
+        snprintf(out->order_error, sizeof out->order_error, "%s", err);
+        log_warn(gid, "reading the order row: %s", err);
     }
     return ORDER_VIEW_OK;
 }

@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "db.h"
 #include "dtmclient.h"
 #include "model.h"
 
@@ -18,7 +17,7 @@
 typedef struct {
     const api_config *cfg;
     dtmc *dtm;       /* the coordinator */
-    db_pool *orders; /* read-only use of dtm-gozero-order; NULL when not configured */
+    order_rows *orders; /* order-srv, for the order row of GET /order/{gid} */
 } order_api_svc;
 
 /* POST /order/quickCreate's body. */
@@ -86,7 +85,7 @@ int order_gid_valid(const char *gid);
 /* What GET /order/{gid} shows. */
 typedef struct {
     dtmc_trans saga;      /* the coordinator's view: status and branches */
-    int looked_up_order;  /* 0 when order-api has no DB.DataSource */
+    int looked_up_order;  /* order-srv answered (order_found says whether a row exists) */
     int order_found;
     order_row order;
     char order_error[256];/* the order row could not be read: why ("" otherwise) */
@@ -99,8 +98,8 @@ typedef enum {
     ORDER_VIEW_ERROR,       /* the coordinator answered something unexpected */
 } order_view_rc;
 
-/* Reads the saga of `gid` from the coordinator and, when a database is
- * configured, its order row. On anything but ORDER_VIEW_OK `msg` says why. */
+/* Reads the saga of `gid` from the coordinator and its order row from
+ * order-srv. On anything but ORDER_VIEW_OK `msg` says why. */
 order_view_rc order_logic_view(order_api_svc *svc, const char *gid, order_view *out, char *msg,
                                size_t msglen);
 

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "config.h"
-#include "db.h"
 #include "dtmclient.h"
 #include "handler.h"
 #include "httpcli.h"
@@ -64,39 +63,38 @@ int main(int argc, char **argv) {
     sig_block_term();
 
     /* ---- wiring ---- */
-    db_pool *pool = NULL;
-    if (cfg.has_db) {
-        db_global_init();
-        pool = db_pool_new(&cfg.db, cfg.db_max_conns, err, sizeof err);
-        if (!pool) die_config("%s: DB: %s", path, err);
-    }
+    if (cfg.ignored_db)
+        log_warn(NULL, "%s: %s: DB is ignored: order-api asks order-srv for the order row "
+                 "(pb.order/get) and opens no database", cfg.name, path);
     dtmc *dtm = dtmc_new(cfg.dtm_target, cfg.dtm_http, cfg.dtm_timeout_ms);
-    if (!dtm) {
+    order_rows *orders = order_rows_new(cfg.order_target);
+    if (!dtm || !orders) {
         log_error(NULL, "%s: out of memory", cfg.name);
-        db_pool_free(pool);
+        dtmc_free(dtm);
+        order_rows_free(orders);
         return 1;
     }
-    order_api_svc svc = {.cfg = &cfg, .dtm = dtm, .orders = pool};
+    order_api_svc svc = {.cfg = &cfg, .dtm = dtm, .orders = orders};
     httpsrv *srv = httpsrv_start(cfg.listen_on, cfg.threads, err, sizeof err);
     if (!srv) {
         log_error(NULL, "%s: %s", cfg.name, err);
         dtmc_free(dtm);
-        if (pool) db_pool_free(pool);
+        order_rows_free(orders);
         return 1;
     }
     order_api_routes(srv, &svc);
     log_info(NULL, "%s serving HTTP on %s (%d threads); coordinator %s (HTTP %s); order "
-             "service %s, stock service %s; order rows %s",
+             "service %s, stock service %s",
              cfg.name, cfg.listen_on, cfg.threads, cfg.dtm_target, cfg.dtm_http,
-             cfg.order_target, cfg.stock_target, pool ? cfg.db.dbname : "not configured");
+             cfg.order_target, cfg.stock_target);
 
     /* ---- run until told to stop ---- */
     int sig = sig_wait_term();
     log_info(NULL, "%s: signal %d, stopping (requests in flight finish)", cfg.name, sig);
     httpsrv_stop(srv);
     dtmc_free(dtm);
+    order_rows_free(orders);
     httpcli_close_idle();
-    if (pool) db_pool_free(pool);
     log_info(NULL, "%s: stopped", cfg.name);
     return 0;
 }

@@ -1,14 +1,11 @@
-/* model.h: what order-api reads from order-srv's database: the order row of
- * a saga, for GET /order/{gid}. order-api never writes there: orders are
- * created and cancelled only by order-srv, inside its barrier (demo.md §4).
- * The table is `dtm-gozero-order`.`order` (sql/20-order.sql). */
+/* model.h: the order row of a saga, for GET /order/{gid}. order-srv owns
+ * the `order` table; order-api asks it over gRPC (pb.order/get, cdtm's
+ * addition to order.proto) and needs no database of its own. */
 #ifndef ORDER_API_MODEL_H
 #define ORDER_API_MODEL_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "db.h"
 
 /* One row of `order`. row_state: 0 awaiting payment, -1 cancelled by the
  * saga's compensation (createRollback). */
@@ -20,10 +17,17 @@ typedef struct {
     int64_t row_state;
 } order_row;
 
+typedef struct order_rows order_rows;
+
+/* A client of order-srv at `target`: host:port, or etcd://hosts/key (the
+ * same target the saga's branch URLs carry). NULL when out of memory. */
+order_rows *order_rows_new(const char *target);
+void order_rows_free(order_rows *r);
+
 /* Reads the order of saga `gid` into *row; *found is 0 when there is none
- * (the create action has not run, or it failed). Waits at most timeout_ms
- * for a connection. Returns DB_OK or a db_rc with `err` filled. */
-db_rc order_model_find_by_gid(db_pool *pool, int timeout_ms, const char *gid, order_row *row,
-                              int *found, char *err, size_t errlen);
+ * (the create action has not run, or it failed). Returns 0, or -1 with `err`
+ * saying why order-srv gave no answer within timeout_ms. */
+int order_rows_find(order_rows *r, int timeout_ms, const char *gid, order_row *row, int *found,
+                    char *err, size_t errlen);
 
 #endif

@@ -1,12 +1,14 @@
-/* logic.c: order-srv's business rules, one function per RPC (pb.order create
- * and createRollback). Each runs its model call inside barrier_call(), so the
- * barrier rows and the order row live in ONE local transaction: either both
- * commit or neither does (README, "The barrier"). That is what makes a
- * retried, duplicated, or late ("hanging") call from DTM harmless. */
+/* logic.c: order-srv's business rules, one function per RPC of pb.order.
+ * create and createRollback run their model call inside barrier_call(), so
+ * the barrier rows and the order row live in ONE local transaction: either
+ * both commit or neither does (README, "The barrier"). That is what makes a
+ * retried, duplicated, or late ("hanging") call from DTM harmless. get only
+ * reads, for order-api's GET /order/{gid}. */
 #include "logic.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -109,4 +111,33 @@ dtm_result order_logic_create_rollback(order_svc *svc, barrier *b, const order_i
     if (r == DTM_SUCCESS && !explain_skip(b, msg, msglen))
         snprintf(msg, msglen, c.changed ? "order cancelled" : "no order to cancel");
     return r;
+}
+
+/* ---- get ----------------------------------------------------------------------- */
+
+#define ORDER_GID_MAX 128 /* dtm_barrier.gid is VARCHAR(128) */
+
+order_get_rc order_logic_get(order_svc *svc, const char *gid, order_row *row, int *found,
+                             char *msg, size_t msglen) {
+    *found = 0;
+    size_t n = strlen(gid);
+    int printable = n > 0 && n <= ORDER_GID_MAX;
+    for (size_t i = 0; printable && i < n; i++)
+        printable = gid[i] > ' ' && gid[i] <= '~';
+    if (!printable) {
+        snprintf(msg, msglen, "gid must be 1..%d bytes of printable ASCII", ORDER_GID_MAX);
+        return ORDER_GET_BAD_GID;
+    }
+    char err[256];
+    db_rc rc;
+    db_conn *c = db_acquire(svc->pool, svc->acquire_timeout_ms, &rc, err, sizeof err);
+    if (c) {
+        rc = order_model_find(c, gid, row, found, err, sizeof err);
+        db_release(svc->pool, c);
+    }
+    if (rc != DB_OK) {
+        snprintf(msg, msglen, "read order: %s", err);
+        return ORDER_GET_DB_ERROR;
+    }
+    return ORDER_GET_OK;
 }

@@ -31,4 +31,16 @@ dtm_result order_logic_create(order_svc *svc, barrier *b, const order_item *o, c
 dtm_result order_logic_create_rollback(order_svc *svc, barrier *b, const order_item *o,
                                        char *msg, size_t msglen);
 
+typedef enum {
+    ORDER_GET_OK = 0,
+    ORDER_GET_BAD_GID,    /* not 1..128 bytes of printable ASCII */
+    ORDER_GET_DB_ERROR,   /* the database could not be read */
+} order_get_rc;
+
+/* For order-api's GET /order/{gid} (pb.order/get, not a saga step): reads
+ * the order of `gid`; *found is 0 when there is none. On anything but
+ * ORDER_GET_OK `msg` says why. */
+order_get_rc order_logic_get(order_svc *svc, const char *gid, order_row *row, int *found,
+                             char *msg, size_t msglen);
+
 #endif

@@ -196,8 +196,6 @@ OrderRpcConf:
   Target: $ORDER_TARGET
 StockRpcConf:
   Target: $STOCK_TARGET
-DB:
-  DataSource: "order_srv:order_srv@$DB/dtm-gozero-order?charset=utf8mb4&parseTime=true&loc=UTC"
 EOF
 
 # ---- the programs --------------------------------------------------------------------------

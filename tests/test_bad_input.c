@@ -86,9 +86,8 @@ static void write_confs(void) {
     snprintf(yaml, sizeof yaml,
              "Name: order-api\nHost: 127.0.0.1\nPort: %d\nDtm:\n  Target: %s\n  HttpTarget: "
              "http://127.0.0.1:%d/api/dtmsvr\n  Timeout: 3000\nOrderRpcConf:\n  Target: %s\n"
-             "StockRpcConf:\n  Target: %s\nDB:\n  DataSource: \"order_srv:order_srv@tcp(127.0.0.1:%d)"
-             "/dtm-gozero-order\"\n", g.port[P_API], g.target[P_DTM], g.port[P_DTM],
-             g.target[P_ORDER], g.target[P_STOCK], g.db_port);
+             "StockRpcConf:\n  Target: %s\n", g.port[P_API], g.target[P_DTM], g.port[P_DTM],
+             g.target[P_ORDER], g.target[P_STOCK]);
     g.conf[P_API] = h_write_temp(".yaml", yaml);
     for (int i = 0; i < P_COUNT; i++)
         if (!g.conf[i]) {

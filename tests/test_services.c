@@ -7,6 +7,10 @@
  *     call's status and the rows it leaves (orders, stock, barrier);
  *   - deduct_is_safe_under_concurrency: 50 concurrent deducts of 1 against a
  *     stock of 20 give exactly 20 OK, 30 Aborted and a stock of 0;
+ *   - order_get_reads_the_row: pb.order/get (cdtm's own method, for
+ *     order-api's GET /order/{gid}) returns the row create and
+ *     createRollback leave, found=false for an unknown gid, and
+ *     InvalidArgument for a bad gid or undecodable bytes;
  *   - database_down_is_unavailable: a service whose database cannot be
  *     reached answers Unavailable (DTM retries) and keeps running;
  *   - bad_config_exits_2: a missing or malformed DB.DataSource is named in
@@ -287,6 +291,84 @@ static void deduct_is_safe_under_concurrency(rpccli *cli, int stock_port) {
                  STOCK);
 }
 
+/* ---- pb.order/get ------------------------------------------------------------ */
+
+/* Calls pb.order/get for `gid`; returns the status and fills *out on OK. */
+static int order_get(rpccli *cli, const char *target, const char *gid, Pb__GetResp **out) {
+    Pb__GetReq m = PB__GET_REQ__INIT;
+    m.gid = (char *)gid;
+    uint8_t buf[512];
+    size_t len = pb__get_req__pack(&m, buf);
+    rpccli_result r;
+    rpccli_call(cli, target, "/pb.order/get", NULL, 0, buf, len, CALL_TIMEOUT_MS, &r);
+    int st = r.status;
+    *out = st == 0 ? pb__get_resp__unpack(NULL, r.reply_len, r.reply ? r.reply : (uint8_t *)"")
+                   : NULL;
+    rpccli_result_free(&r);
+    return st;
+}
+
+static int order_step(rpccli *cli, const char *target, const char *method, const char *gid,
+                      const char *op) {
+    Pb__CreateReq m = PB__CREATE_REQ__INIT;
+    m.userid = 7;
+    m.goodsid = GOODS_BASE + 1;
+    m.num = 3;
+    uint8_t buf[64];
+    size_t len = pb__create_req__pack(&m, buf);
+    rpc_md md[] = {{"dtm-gid", gid}, {"dtm-trans_type", "saga"}, {"dtm-branch_id", "01"},
+                   {"dtm-op", op}};
+    rpccli_result r;
+    rpccli_call(cli, target, method, md, 4, buf, len, CALL_TIMEOUT_MS, &r);
+    int st = r.status;
+    rpccli_result_free(&r);
+    return st;
+}
+
+static void order_get_reads_the_row(rpccli *cli, int order_port) {
+    h_step("order_get_reads_the_row");
+    char target[64], gid[96];
+    snprintf(target, sizeof target, "127.0.0.1:%d", order_port);
+    snprintf(gid, sizeof gid, "%sget", g_prefix);
+    Pb__GetResp *g = NULL;
+
+    CHECK_EQ_INT(order_get(cli, target, gid, &g), 0);
+    CHECK(g && !g->found);
+    if (g) pb__get_resp__free_unpacked(g, NULL);
+
+    CHECK_EQ_INT(order_step(cli, target, "/pb.order/create", gid, "action"), 0);
+    CHECK_EQ_INT(order_get(cli, target, gid, &g), 0);
+    CHECK(g && g->found);
+    if (g) {
+        CHECK_EQ_INT(g->id, h_db_int(g_root, -1, "SELECT id FROM `dtm-gozero-order`.`order` "
+                                                 "WHERE gid='%s'", gid));
+        CHECK_EQ_INT(g->userid, 7);
+        CHECK_EQ_INT(g->goodsid, GOODS_BASE + 1);
+        CHECK_EQ_INT(g->num, 3);
+        CHECK_EQ_INT(g->rowstate, 0);
+        pb__get_resp__free_unpacked(g, NULL);
+    }
+    CHECK_EQ_INT(order_step(cli, target, "/pb.order/createRollback", gid, "compensate"), 0);
+    CHECK_EQ_INT(order_get(cli, target, gid, &g), 0);
+    CHECK(g && g->found && g->rowstate == -1);
+    if (g) pb__get_resp__free_unpacked(g, NULL);
+
+    h_step("order_get_refuses_bad_input");
+    char longgid[200];
+    memset(longgid, 'a', 129);
+    longgid[129] = '\0';
+    const char *bad[] = {"", "has space", "tab\there", longgid};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(order_get(cli, target, bad[i], &g), 3); /* INVALID_ARGUMENT */
+        CHECK(g == NULL);
+    }
+    rpccli_result r;
+    rpccli_call(cli, target, "/pb.order/get", NULL, 0, "\xff\xff\xff", 3, CALL_TIMEOUT_MS, &r);
+    CHECK_EQ_INT(r.status, 3);
+    CHECK(strstr(r.message, "GetReq") != NULL);
+    rpccli_result_free(&r);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 int main(void) {
@@ -359,6 +441,7 @@ int main(void) {
         rpccli *cli = rpccli_new();
         run_table(cli, ports, json_object_get(table, "cases"));
         deduct_is_safe_under_concurrency(cli, ports[1]);
+        order_get_reads_the_row(cli, ports[0]);
 
         h_step("database_down_is_unavailable");
         Pb__DecuctReq m = PB__DECUCT_REQ__INIT;
