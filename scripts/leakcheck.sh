@@ -152,8 +152,6 @@ OrderRpcConf:
   Target: $ORDER_TARGET
 StockRpcConf:
   Target: $STOCK_TARGET
-DB:
-  DataSource: "order_srv:order_srv@$DB/dtm-gozero-order"
 EOF
 
 http_ok() { curl -sf -o /dev/null --max-time 2 "$1"; }
