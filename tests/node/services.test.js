@@ -5,7 +5,8 @@
 // protobufjs (through @grpc/proto-loader), sends DTM's metadata, and checks
 // every status code and message, and the rows each call leaves (read with the
 // `mariadb` client as root). grpc-js drops the reply message of a non-OK
-// status, so only codes and details are compared.
+// status, so only codes and details are compared. Beyond the table, it calls
+// deduct and pb.order/get (cdtm's own method) through generated stubs.
 //
 // It starts its own order-srv and stock-srv ($CDTM_BIN_DIR) on free ports
 // against the MariaDB of the test run ($MARIADB_PORT), and stops them by PID.
@@ -247,6 +248,39 @@ test('generated_stub_calls_deduct', async () => {
   stub.close();
   assert.deepEqual(reply, {}); // DeductResp is an empty message
   assert.equal(stockOf(id), before - 1);
+});
+
+test('generated_stub_reads_the_order_row', async () => {
+  // pb.order/get, cdtm's own method (order-api's GET /order/{gid}), through
+  // protobufjs's encoding of GetReq and GetResp.
+  const pb = grpc.loadPackageDefinition(packageDef).pb;
+  const stub = new pb.order(`127.0.0.1:${ports.order}`, grpc.credentials.createInsecure());
+  const call = (method, req, md) => new Promise((resolve, reject) =>
+    stub[method](req, md || new grpc.Metadata(), { deadline: Date.now() + CALL_TIMEOUT_MS },
+      (err, resp) => (err ? reject(err) : resolve(resp))));
+  const gid = `${PREFIX}stubget`;
+  const md = new grpc.Metadata();
+  md.add('dtm-gid', gid);
+  md.add('dtm-trans_type', 'saga');
+  md.add('dtm-branch_id', '01');
+  md.add('dtm-op', 'action');
+  try {
+    assert.equal((await call('get', { gid })).found, false);
+    await call('create', { userId: 5, goodsId: goodsId('plenty'), num: 2 }, md);
+    const row = await call('get', { gid });
+    const n = (v) => Number(String(v)); // int64 arrives as a Long or a number
+    const id = sqlInt(`SELECT id FROM \`dtm-gozero-order\`.\`order\` WHERE gid='${gid}'`, -1);
+    assert.equal(row.found, true);
+    assert.equal(n(row.id), id);
+    assert.equal(n(row.userId), 5);
+    assert.equal(n(row.goodsId), goodsId('plenty'));
+    assert.equal(n(row.num), 2);
+    assert.equal(n(row.rowState), 0);
+    await assert.rejects(call('get', { gid: 'a b' }),
+      (err) => err.code === grpc.status.INVALID_ARGUMENT && /printable/.test(err.details));
+  } finally {
+    stub.close();
+  }
 });
 
 test('sigterm_stops_cleanly', async () => {
