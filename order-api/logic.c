@@ -170,7 +170,8 @@ static void set_status(order_outcome *out, order_outcome_kind kind, const char *
  * which (DTM answers FAILURE in all three cases, dtm-protocol.md §4).
  * Not inlined: its query reply is 9 KiB, and every order would otherwise
  * carry it on the stack of an HTTP thread, below which gRPC then runs. */
-__attribute__((noinline)) static void settle(order_api_svc *svc, const char *submit_msg, order_outcome *out) {
+__attribute__((noinline)) static void settle(order_api_svc *svc, const char *submit_msg,
+                                             order_outcome *out) {
     dtmc_trans t;
     char qmsg[512];
     dtmc_rc rc = dtmc_query(svc->dtm, out->gid, &t, qmsg, sizeof qmsg);

@@ -4,9 +4,10 @@
  * submits it to the coordinator over gRPC.
  *
  * This file only wires: it reads the go-zero-style config (-f
- * etc/order.yaml; keys in config.h), makes the coordinator client and the
- * optional read-only pool, starts civetweb with the routes (handler.c) and
- * serves until SIGTERM/SIGINT. The business is in logic.c.
+ * etc/order.yaml; keys in config.h), makes the clients of the coordinator
+ * and of order-srv (for the order row, model.h), starts civetweb with the
+ * routes (handler.c) and serves until SIGTERM/SIGINT. The business is in
+ * logic.c. order-api opens no database.
  *
  * Unlike upstream, order-api does not dial the services at start-up and never
  * exits when the coordinator cannot be reached: it answers 503 (demo.md §13
@@ -57,7 +58,7 @@ int main(int argc, char **argv) {
     api_config cfg;
     if (api_config_load(path, &cfg, err, sizeof err) != 0) die_config("%s", err);
 
-    /* Before any thread exists (gRPC, civetweb and the pool start some), so
+    /* Before any thread exists (gRPC and civetweb start some), so
      * that every thread inherits the mask and SIGTERM waits for
      * sig_wait_term(). */
     sig_block_term();
