@@ -10,10 +10,18 @@
  * - A writer queues its job. While fewer than STORE_LEADERS batches are being
  *   written, it becomes a leader: it takes up to BATCH_MAX queued jobs (its
  *   own and any others), writes them in ONE local transaction, and wakes
- *   their writers. Otherwise it sleeps; a leader that finishes wakes the
- *   oldest queued writer to lead the next batch. There is no timer: a lone
- *   write goes at once, in a batch of one, exactly as it would alone; under
- *   load, batches grow by themselves while the leaders are busy.
+ *   their writers. Otherwise it sleeps. A leader that finishes takes the
+ *   next batch off the queue for the oldest queued writer and wakes it to
+ *   write it. There is no timer: a lone write goes at once, in a batch of
+ *   one, exactly as it would alone; under load, batches grow by themselves
+ *   while the leaders are busy.
+ * - Each writer sleeps on a semaphore of its own, posted exactly once: when
+ *   its job is done, or with a batch to lead. The posts come after the
+ *   leader has let go of the queue's mutex, so a woken writer never wakes
+ *   only to wait for that mutex (with a condition variable signalled under
+ *   the mutex, the 32 writers of a batch did, at two context switches
+ *   each). A writer returns only after its post, so the post is the
+ *   leader's last touch of the job.
  * - In a batch, the global rows of new transactions go in multi-row INSERTs,
  *   and so do their branch rows. Progress writes that move rows between the
  *   same two statuses with the same values go in one
@@ -32,6 +40,8 @@
  *   already treat STORE_ERR so (the cron finds the saga in the store later).
  * - No caller returns before its batch is durable, so a saga's row is still
  *   committed before any of its branches is called. */
+#include <errno.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +58,10 @@ struct store_job {
     int kind;            /* 'n': save_new, 'p': save_progress */
     void *ctx;           /* save_new_ctx or progress_ctx of the waiting writer */
     int r;               /* what the write returned, once done */
-    int done;            /* set under s->mu when r is final */
     char err[512];       /* the message when r != 0 */
-    pthread_cond_t cv;   /* signalled when done, or when this job may lead */
+    sem_t wake;          /* posted once: the job is done, or `lead` holds a batch */
+    store_job *lead[BATCH_MAX]; /* the batch this writer is to write (itself first) */
+    size_t nlead;
     store_job *next;     /* the queue, oldest first */
 };
 
@@ -269,38 +280,46 @@ static void write_batch(store *s, store_job **jobs, size_t k) {
 
 /* ---- the queue ----------------------------------------------------------- */
 
+/* Moves up to BATCH_MAX jobs from the head of the queue into batch[];
+ * s->mu held. */
+static size_t take_batch(store *s, store_job **batch) {
+    size_t k = 0;
+    while (s->head && k < BATCH_MAX) {
+        batch[k++] = s->head;
+        s->head = s->head->next;
+    }
+    if (!s->head) s->tail = NULL;
+    return k;
+}
+
 int store_batch_run(store *s, int kind, void *ctx, char *err, size_t errlen) {
     store_job me = {.kind = kind, .ctx = ctx};
-    pthread_cond_init(&me.cv, NULL);
+    sem_init(&me.wake, 0, 0);
     pthread_mutex_lock(&s->mu);
     if (s->tail) s->tail->next = &me;
     else s->head = &me;
     s->tail = &me;
-    while (!me.done) {
-        if (s->leaders < STORE_LEADERS && s->head) {
-            store_job *batch[BATCH_MAX];
-            size_t k = 0;
-            while (s->head && k < BATCH_MAX) {
-                batch[k++] = s->head;
-                s->head = s->head->next;
-            }
-            if (!s->head) s->tail = NULL;
-            s->leaders++;
-            pthread_mutex_unlock(&s->mu);
-            write_batch(s, batch, k);
-            pthread_mutex_lock(&s->mu);
-            s->leaders--;
-            for (size_t i = 0; i < k; i++) {
-                batch[i]->done = 1;
-                if (batch[i] != &me) pthread_cond_signal(&batch[i]->cv);
-            }
-            if (s->head) pthread_cond_signal(&s->head->cv); /* the next leader */
-            continue;
-        }
-        pthread_cond_wait(&me.cv, &s->mu);
+    if (s->leaders < STORE_LEADERS) {
+        me.nlead = take_batch(s, me.lead);
+        s->leaders++;
     }
     pthread_mutex_unlock(&s->mu);
-    pthread_cond_destroy(&me.cv);
+    if (me.nlead == 0)
+        while (sem_wait(&me.wake) != 0 && errno == EINTR) {
+        }
+    if (me.nlead > 0) {
+        /* Lead: write the batch, hand the queue on, then wake the writers. */
+        write_batch(s, me.lead, me.nlead);
+        pthread_mutex_lock(&s->mu);
+        store_job *next = s->head;
+        if (next) next->nlead = take_batch(s, next->lead); /* still a leader: handed on */
+        else s->leaders--;
+        pthread_mutex_unlock(&s->mu);
+        if (next) sem_post(&next->wake);
+        for (size_t i = 0; i < me.nlead; i++)
+            if (me.lead[i] != &me) sem_post(&me.lead[i]->wake);
+    }
+    sem_destroy(&me.wake);
     if (me.r != 0) errbuf_set(err, errlen, "%s", me.err);
     return me.r;
 }
