@@ -299,6 +299,8 @@ int store_batch_run(store *s, int kind, void *ctx, char *err, size_t errlen) {
     if (s->tail) s->tail->next = &me;
     else s->head = &me;
     s->tail = &me;
+    /* Fewer leaders than STORE_LEADERS only while the queue was empty (a
+     * finishing leader hands a non-empty queue on), so this batch is `me`. */
     if (s->leaders < STORE_LEADERS) {
         me.nlead = take_batch(s, me.lead);
         s->leaders++;

@@ -2,9 +2,8 @@
  * gRPC, query over HTTP. See dtmclient.h.
  *
  * The gRPC target is a host:port, or where the coordinator registered
- * itself, "etcd://localhost:2379/dtmservice" as upstream hard-codes it: then
- * each call picks an instance through common/etcd.h, and an instance found
- * unreachable is skipped by the next calls. */
+ * itself, "etcd://localhost:2379/dtmservice" as upstream hard-codes it
+ * (instances are picked by peer.h). */
 #include "dtmclient.h"
 
 #include <grpc/status.h>
@@ -14,14 +13,11 @@
 #include <string.h>
 
 #include "dtmgimp.pb-c.h"
-#include "etcd.h"
 #include "httpcli.h"
-#include "rpccli.h"
+#include "peer.h"
 
 struct dtmc {
-    rpccli *rpc;
-    char *target;    /* gRPC target of the coordinator */
-    etcd_resolver *resolver; /* when target is etcd://...: its instances */
+    peer grpc;       /* the coordinator's gRPC API */
     char *http_base; /* ".../api/dtmsvr", no trailing '/' */
     int timeout_ms;
 };
@@ -40,12 +36,9 @@ const char *dtmc_rc_name(dtmc_rc rc) {
 dtmc *dtmc_new(const char *grpc_target, const char *http_base, int timeout_ms) {
     dtmc *d = calloc(1, sizeof *d);
     if (!d) return NULL;
-    d->target = strdup(grpc_target);
     d->http_base = strdup(http_base);
     d->timeout_ms = timeout_ms;
-    d->rpc = rpccli_new();
-    if (etcd_is_target(grpc_target)) d->resolver = etcd_resolver_new();
-    if (!d->target || !d->http_base || !d->rpc || (etcd_is_target(grpc_target) && !d->resolver)) {
+    if (peer_init(&d->grpc, grpc_target) != 0 || !d->http_base) {
         dtmc_free(d);
         return NULL;
     }
@@ -54,9 +47,7 @@ dtmc *dtmc_new(const char *grpc_target, const char *http_base, int timeout_ms) {
 
 void dtmc_free(dtmc *d) {
     if (!d) return;
-    if (d->rpc) rpccli_free(d->rpc);
-    etcd_resolver_free(d->resolver);
-    free(d->target);
+    peer_clear(&d->grpc);
     free(d->http_base);
     free(d);
 }
@@ -89,26 +80,24 @@ static dtmc_rc rc_from_grpc(int status, const char *message) {
  * `idempotent` call (NewGid) is sent once more to the next instance. */
 static dtmc_rc call(dtmc *d, const char *method, const uint8_t *req, size_t req_len,
                     int timeout_ms, int idempotent, rpccli_result *res, char *msg, size_t msglen) {
-    char addr[ETCD_ADDR_MAX], err[512];
+    const char *target = d->grpc.target;
+    char err[512];
     for (int attempt = 0;; attempt++) {
-        if (d->resolver && etcd_resolver_pick(d->resolver, d->target, addr, sizeof addr, err,
-                                              sizeof err) != 0) {
-            snprintf(msg, msglen, "coordinator %s is unavailable: %s", d->target, err);
+        if (peer_call(&d->grpc, method, req, req_len, timeout_ms, res, err, sizeof err) != 0) {
+            snprintf(msg, msglen, "coordinator %s is unavailable: %s", target, err);
             return DTMC_UNAVAILABLE;
         }
-        rpccli_call(d->rpc, d->resolver ? addr : d->target, method, NULL, 0, req, req_len,
-                    timeout_ms, res);
-        if (!d->resolver || res->status != GRPC_STATUS_UNAVAILABLE) break;
-        etcd_resolver_report_down(d->resolver, d->target, addr);
-        if (!idempotent || attempt == 1) break;
+        if (!d->grpc.resolver || res->status != GRPC_STATUS_UNAVAILABLE || !idempotent ||
+            attempt == 1)
+            break;
         rpccli_result_free(res);
     }
     dtmc_rc rc = rc_from_grpc(res->status, res->message);
     if (rc == DTMC_UNAVAILABLE && res->status == GRPC_STATUS_DEADLINE_EXCEEDED)
         snprintf(msg, msglen, "coordinator %s is unavailable: no answer within %d ms (%s)",
-                 d->target, timeout_ms, res->message);
+                 target, timeout_ms, res->message);
     else if (rc == DTMC_UNAVAILABLE)
-        snprintf(msg, msglen, "coordinator %s is unavailable: %s", d->target, res->message);
+        snprintf(msg, msglen, "coordinator %s is unavailable: %s", target, res->message);
     else if (rc != DTMC_OK)
         snprintf(msg, msglen, "%s", res->message);
     return rc;
