@@ -583,10 +583,15 @@ static void engine_stores_aborting_before_compensating(void) {
     make_gid(g1, sizeof g1, "eng-q1");
     make_gid(g2, sizeof g2, "eng-q2");
     make_gid(g3, sizeof g3, "eng-q3");
+    /* The step above already began action calls: wait for g1's own first
+     * one, i.e. for the worker to have taken g1 off the queue. */
+    int begun = __atomic_load_n(&f.started, __ATOMIC_SEQ_CST);
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g1, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
                  DTM_SUCCESS);
     long long deadline = h_now_ms() + 5000;
-    while (__atomic_load_n(&f.started, __ATOMIC_SEQ_CST) < 2 && h_now_ms() < deadline) h_sleep_ms(10);
+    while (__atomic_load_n(&f.started, __ATOMIC_SEQ_CST) <= begun && h_now_ms() < deadline)
+        h_sleep_ms(10);
+    CHECK(__atomic_load_n(&f.started, __ATOMIC_SEQ_CST) > begun);
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g2, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
                  DTM_SUCCESS); /* queued */
     CHECK_EQ_INT(engine_process(e, engine_saga(st, g3, "h:1/busi.Busi/TransIn"), 0, msg, sizeof msg),
