@@ -2,8 +2,10 @@
  * after the measuring window on the bench's own connection (as root):
  *
  *   SHOW GLOBAL STATUS
- *     Com_commit        COMMIT statements (explicit transactions: the
- *                       coordinator's store, the services' barrier tx)
+ *     Com_commit        COMMIT statements: every local transaction (the
+ *                       coordinator's store, the services' barrier tx),
+ *                       and the COMMIT that common/db.c sends after each
+ *                       statement run outside one (none on a saga's path)
  *     Handler_commit    internal commits, autocommit statements included
  *                       (also read-only ones), so it is an upper bound
  *     Innodb_data_fsyncs / Innodb_log_writes     what durability costs:

@@ -16,7 +16,17 @@
  * - Before an idle connection is handed out, its socket is polled: an idle
  *   MySQL connection has nothing to read, so a readable socket means the
  *   server closed it (restart, wait_timeout). The same check as
- *   go-sql-driver's connCheck. */
+ *   go-sql-driver's connCheck.
+ * - Sessions run with autocommit OFF, so the first statement of a
+ *   transaction begins it: db_begin() costs no round trip, and a local
+ *   transaction of two statements takes three (two statements, COMMIT)
+ *   instead of four. To keep autocommit's meaning for everything else, a
+ *   statement run outside db_begin() is followed at once by COMMIT (ROLLBACK
+ *   when it failed): no lock and no read snapshot outlives the call, and an
+ *   idle connection never holds an open transaction. Only a connection
+ *   back from more than DB_HOT_MS in the pool still gets an explicit START
+ *   TRANSACTION: that round trip proves it alive before any of the
+ *   transaction runs, so db_with_tx() can retry on a fresh connection. */
 #include "db.h"
 
 #include <assert.h>
@@ -39,6 +49,9 @@
 #define DB_DEFAULT_RW_S 10
 #define DB_BACKOFF_MIN_MS 100
 #define DB_BACKOFF_MAX_MS 500
+/* A connection given back to the pool less than this long ago begins a
+ * transaction without a round trip of its own (db_begin). */
+#define DB_HOT_MS 1000
 
 struct db_pool {
     dsn d;
@@ -124,7 +137,7 @@ static void global_init_once(void) {
 
 void db_global_init(void) { pthread_once(&g_init_once, global_init_once); }
 
-/* Opens one session: timeouts from the DSN, utf8mb4, UTC, autocommit on. */
+/* Opens one session: timeouts from the DSN, utf8mb4, UTC, autocommit off. */
 static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
     MYSQL *m = mysql_init(NULL);
     if (!m) {
@@ -155,7 +168,7 @@ static db_conn *conn_open(const dsn *d, char *err, size_t errlen) {
         return NULL;
     }
     /* Fixed text, no arguments: the session settings every query relies on. */
-    static const char setup[] = "SET time_zone = '+00:00', autocommit = 1";
+    static const char setup[] = "SET time_zone = '+00:00', autocommit = 0";
     if (mysql_real_query(m, setup, sizeof setup - 1) != 0) {
         errbuf_set(err, errlen, "session setup failed: %s (errno %u)", mysql_error(m), mysql_errno(m));
         mysql_close(m);
@@ -345,6 +358,7 @@ void db_release(db_pool *p, db_conn *c) {
         if (mysql_rollback(c->m) != 0) c->broken = 1;
     }
     c->in_tx = 0;
+    c->released_ms = mono_now_ms();
     if (c->broken) {
         conn_close(c);
         pool_slot_freed(p);
@@ -359,6 +373,16 @@ void db_release(db_pool *p, db_conn *c) {
 
 /* ---- transactions ------------------------------------------------------ */
 
+/* Sends COMMIT. A connection lost on the way leaves the outcome unknown. */
+static db_rc commit_now(db_conn *c, char *err, size_t errlen) {
+    if (mysql_commit(c->m) == 0) return DB_OK;
+    db_rc rc = db_fail_m(c, err, errlen);
+    if (rc == DB_ECONN)
+        errbuf_set(err, errlen, "db: connection lost during COMMIT: outcome unknown (errno %u)",
+                   mysql_errno(c->m));
+    return rc;
+}
+
 db_rc db_begin(db_conn *c, char *err, size_t errlen) {
     if (c->broken) {
         errbuf_set(err, errlen, "db: the connection was lost earlier");
@@ -368,10 +392,25 @@ db_rc db_begin(db_conn *c, char *err, size_t errlen) {
         errbuf_set(err, errlen, "db: a transaction is already open on this connection");
         return DB_ESQL;
     }
-    static const char q[] = "START TRANSACTION";
-    if (mysql_real_query(c->m, q, sizeof q - 1) != 0) return db_fail_m(c, err, errlen);
+    /* Autocommit is off, so the first statement begins the transaction by
+     * itself. A connection that sat idle in the pool is asked explicitly
+     * first: that round trip shows whether it is still alive before anything
+     * runs on it, which db_with_tx() relies on to retry on a fresh one. */
+    if (c->reused && mono_now_ms() - c->released_ms > DB_HOT_MS) {
+        static const char q[] = "START TRANSACTION";
+        if (mysql_real_query(c->m, q, sizeof q - 1) != 0) return db_fail_m(c, err, errlen);
+    }
     c->in_tx = 1;
     return DB_OK;
+}
+
+db_rc db_end_statement(db_conn *c, db_rc rc, char *err, size_t errlen) {
+    if (c->in_tx || c->broken) return rc;
+    if (rc != DB_OK) {
+        if (mysql_rollback(c->m) != 0) c->broken = 1; /* keep the statement's error */
+        return rc;
+    }
+    return commit_now(c, err, errlen);
 }
 
 db_rc db_commit(db_conn *c, char *err, size_t errlen) {
@@ -379,15 +418,9 @@ db_rc db_commit(db_conn *c, char *err, size_t errlen) {
         errbuf_set(err, errlen, "db: the connection was lost earlier; the transaction did not commit");
         return DB_ECONN;
     }
-    if (mysql_commit(c->m) != 0) {
-        db_rc rc = db_fail_m(c, err, errlen);
-        if (rc == DB_ECONN)
-            errbuf_set(err, errlen, "db: connection lost during COMMIT: outcome unknown (errno %u)",
-                    mysql_errno(c->m));
-        return rc; /* in_tx stays set: release rolls back what is left */
-    }
-    c->in_tx = 0;
-    return DB_OK;
+    db_rc rc = commit_now(c, err, errlen);
+    if (rc == DB_OK) c->in_tx = 0; /* else release rolls back what is left */
+    return rc;
 }
 
 db_rc db_rollback(db_conn *c, char *err, size_t errlen) {

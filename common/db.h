@@ -11,7 +11,11 @@
  *   turns out to be stale) is repeated.
  * - All SQL goes through prepared statements with bound arguments; each
  *   connection caches its statements by SQL text.
- * - Sessions run in UTC, utf8mb4, with autocommit on outside db_begin().
+ * - Sessions run in UTC and utf8mb4. A statement outside db_begin() is
+ *   committed (or, when it fails, rolled back) before db_exec()/db_query()
+ *   returns, exactly as with autocommit; inside, nothing is committed before
+ *   db_commit(). (The session itself runs with autocommit off, so that a
+ *   transaction needs no BEGIN round trip of its own: see db.c.)
  *
  * Errors: functions return a db_rc and fill `err` (may be NULL) with the
  * server's message. The caller owns every buffer it passes in. */
@@ -98,7 +102,9 @@ db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
 db_rc db_query_int64(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
                      int64_t *out, int *found, char *err, size_t errlen);
 
-/* Transactions on one connection. */
+/* Transactions on one connection. db_begin() sends START TRANSACTION only
+ * on a connection that was idle in the pool for over a second (a liveness
+ * check); otherwise the transaction begins with its first statement. */
 db_rc db_begin(db_conn *c, char *err, size_t errlen);
 db_rc db_commit(db_conn *c, char *err, size_t errlen);
 db_rc db_rollback(db_conn *c, char *err, size_t errlen);
@@ -108,8 +114,8 @@ db_rc db_rollback(db_conn *c, char *err, size_t errlen);
 typedef int (*db_tx_fn)(db_conn *tx, void *ud, char *err, size_t errlen);
 
 /* Acquires a connection, begins, runs fn, then commits (fn returned 0) or
- * rolls back, and releases. If BEGIN fails on a stale connection, a fresh
- * connection is taken and BEGIN retried once (nothing has run yet). A commit
+ * rolls back, and releases. If that explicit BEGIN fails on a stale
+ * connection, a fresh connection is taken (nothing has run yet). A commit
  * error is returned as a db_rc. Returns fn's value when fn failed. */
 int db_with_tx(db_pool *p, int timeout_ms, db_tx_fn fn, void *ud, char *err, size_t errlen);
 

@@ -27,6 +27,7 @@ struct db_conn {
     int broken;          /* lost connection seen: close on release */
     int in_tx;           /* between db_begin and db_commit/db_rollback */
     int reused;          /* handed out from the idle list, so it may be stale */
+    long long released_ms; /* mono_now_ms() when last given back to the pool */
     uint64_t insert_id;  /* AUTO_INCREMENT id of the last INSERT */
     stmt_slot cache[DB_STMT_CACHE];
     size_t ncache;
@@ -40,5 +41,11 @@ db_rc db_fail(db_conn *c, unsigned eno, const char *msg, char *err, size_t errle
 
 /* db_fail() with the last error of c's session (c->m). */
 db_rc db_fail_m(db_conn *c, char *err, size_t errlen);
+
+/* Ends the implicit transaction a statement run outside db_begin() opened
+ * (sessions run with autocommit off, see db.c): COMMIT when `rc` is DB_OK,
+ * else ROLLBACK. Returns `rc`, or the COMMIT's error. No-op inside a
+ * transaction or on a broken connection. */
+db_rc db_end_statement(db_conn *c, db_rc rc, char *err, size_t errlen);
 
 #endif

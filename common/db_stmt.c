@@ -176,8 +176,8 @@ static db_rc stmt_run(db_conn *c, const char *sql, const db_arg *args, size_t na
     return DB_OK;
 }
 
-db_rc db_exec(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
-              uint64_t *affected, char *err, size_t errlen) {
+static db_rc exec_stmt(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+                       uint64_t *affected, char *err, size_t errlen) {
     MYSQL_STMT *st = NULL;
     db_rc rc = stmt_run(c, sql, args, nargs, &st, err, errlen);
     if (rc != DB_OK) return rc;
@@ -196,6 +196,11 @@ db_rc db_exec(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
     }
     if (affected) *affected = n;
     return DB_OK;
+}
+
+db_rc db_exec(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+              uint64_t *affected, char *err, size_t errlen) {
+    return db_end_statement(c, exec_stmt(c, sql, args, nargs, affected, err, errlen), err, errlen);
 }
 
 uint64_t db_last_insert_id(db_conn *c) { return c ? c->insert_id : 0; }
@@ -276,8 +281,8 @@ static int rowbufs_fit(db_conn *c, MYSQL_STMT *st, rowbufs *r, size_t n, db_rc *
     return grew;
 }
 
-db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
-               db_row_fn fn, void *ud, char *err, size_t errlen) {
+static db_rc query_stmt(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+                        db_row_fn fn, void *ud, char *err, size_t errlen) {
     MYSQL_STMT *st = NULL;
     db_rc rc = stmt_run(c, sql, args, nargs, &st, err, errlen);
     if (rc != DB_OK) return rc;
@@ -339,6 +344,11 @@ typedef struct {
     int found;
     int bad;
 } int_row;
+
+db_rc db_query(db_conn *c, const char *sql, const db_arg *args, size_t nargs,
+               db_row_fn fn, void *ud, char *err, size_t errlen) {
+    return db_end_statement(c, query_stmt(c, sql, args, nargs, fn, ud, err, errlen), err, errlen);
+}
 
 static int read_int_row(void *ud, size_t ncols, const db_val *cols) {
     int_row *r = ud;

@@ -2,8 +2,9 @@
  *
  * Every saga writes its row twice: store_save_new before its first branch
  * is called, store_save_progress when it ends (engine.h). Alone, each write
- * is a local transaction of four round trips (BEGIN, two statements,
- * COMMIT), and on a busy machine the database's CPU per statement, not its
+ * is a local transaction of three round trips (two statements, COMMIT; db.c
+ * needs no BEGIN on a busy connection), and on a busy machine the
+ * database's CPU per statement, not its
  * fsyncs, is what limits sagas per second (docs/benchmarks.md). So writes
  * that arrive together are written together:
  *

@@ -119,6 +119,11 @@ db_pool *h_db_fresh(const char *db);
 int64_t h_db_int(db_pool *p, int64_t def, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The server's global status counter `name` ("COM_COMMIT"), or -1. It is
+ * read inside a transaction that is rolled back, so the reading adds no
+ * COMMIT of its own (db.c commits every statement run outside one). */
+int64_t h_db_status(db_pool *p, const char *name);
+
 /* Runs a printf-formatted statement as root (test setup only); aborts on error. */
 void h_db_exec(db_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

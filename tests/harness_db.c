@@ -78,6 +78,26 @@ int64_t h_db_int(db_pool *p, int64_t def, const char *fmt, ...) {
     return v;
 }
 
+int64_t h_db_status(db_pool *p, const char *name) {
+    char err[512];
+    db_conn *c = db_acquire(p, H_DB_TIMEOUT_MS, NULL, err, sizeof err);
+    int64_t v = -1;
+    db_rc rc = c ? db_begin(c, err, sizeof err) : DB_ECONN;
+    if (rc == DB_OK) {
+        rc = db_query(c, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                         "WHERE VARIABLE_NAME = ?", (db_arg[]){DB_STR(name)}, 1, read_first, &v,
+                      err, sizeof err);
+        char ignored[64];
+        db_rollback(c, ignored, sizeof ignored);
+    }
+    db_release(p, c);
+    if (rc != DB_OK) {
+        fprintf(stderr, "h_db_status %s: %s\n", name, err);
+        h_failures++;
+    }
+    return v;
+}
+
 void h_db_exec(db_pool *p, const char *fmt, ...) {
     char sql[8192], err[512];
     va_list ap;

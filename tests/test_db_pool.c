@@ -89,7 +89,7 @@ static void statements(db_pool *p) {
                           NULL, 0, capture_row, &cap, err, sizeof err), DB_OK);
     CHECK_EQ_STR(cap.text[0], "+00:00");
     CHECK_EQ_STR(cap.text[1], "utf8mb4");
-    CHECK_EQ_STR(cap.text[2], "1");
+    CHECK_EQ_STR(cap.text[2], "0"); /* db.c ends each statement's transaction itself */
     CHECK_EQ_STR(cap.text[3], "2024-01-02 03:04:05");
 
     h_step("db_binds_strings_verbatim");
@@ -202,6 +202,90 @@ static void transactions(db_pool *p) {
     CHECK_EQ_INT(db_commit(c, err, sizeof err), DB_OK);
     db_release(p, c);
     CHECK_EQ_INT(count_s("tx-explicit"), 1);
+}
+
+/* START TRANSACTION statements this session has run (MariaDB's Com_begin). */
+static int64_t begins(db_conn *c) {
+    int64_t v = -1;
+    int found = 0;
+    char err[256];
+    CHECK_EQ_INT(db_query_int64(c, "select variable_value from information_schema.session_status "
+                                   "where variable_name = 'COM_BEGIN'",
+                                NULL, 0, &v, &found, err, sizeof err), DB_OK);
+    CHECK(found);
+    return v;
+}
+
+/* Sessions run with autocommit off (db.c), so a statement outside db_begin
+ * must still be committed, and release its locks and its snapshot, at once. */
+static void autocommit_off(db_pool *p) {
+    char err[256];
+    db_rc rc;
+    h_db_exec(admin, "replace into " TEST_DB ".hits(id, n) values (7, 0)");
+    db_pool *q = pool_of(1);
+    db_conn *a = db_acquire(p, 5000, &rc, err, sizeof err);
+    db_conn *b = db_acquire(q, 5000, &rc, err, sizeof err);
+    CHECK(a && b);
+    if (!a || !b) return;
+
+    h_step("db_statement_outside_tx_commits_at_once");
+    CHECK_EQ_INT(db_exec(a, "insert into strs(s) values('auto-1')", NULL, 0, NULL, err, sizeof err),
+                 DB_OK);
+    CHECK_EQ_INT(count_s("auto-1"), 1); /* seen by another session while a is still held */
+    CHECK_EQ_INT(db_exec(a, "update hits set n = n + 1 where id = 7", NULL, 0, NULL, err,
+                         sizeof err), DB_OK);
+    /* b would wait for a's row lock if a's UPDATE were still open. */
+    CHECK_EQ_INT(db_exec(b, "set session innodb_lock_wait_timeout = 1", NULL, 0, NULL, err,
+                         sizeof err), DB_OK);
+    CHECK_EQ_INT(db_exec(b, "update hits set n = n + 10 where id = 7", NULL, 0, NULL, err,
+                         sizeof err), DB_OK);
+    CHECK_EQ_INT(h_db_int(admin, -1, "select n from " TEST_DB ".hits where id = 7"), 11);
+
+    h_step("db_statement_outside_tx_rolls_back_its_failure");
+    CHECK_EQ_INT(db_exec(a, "insert into hits(id, n) values (7, 0)", NULL, 0, NULL, err, sizeof err),
+                 DB_EDUP);
+    CHECK_EQ_INT(db_exec(b, "update hits set n = n + 100 where id = 7", NULL, 0, NULL, err,
+                         sizeof err), DB_OK);
+    CHECK_EQ_INT(h_db_int(admin, -1, "select n from " TEST_DB ".hits where id = 7"), 111);
+
+    h_step("db_read_outside_tx_sees_fresh_rows");
+    int64_t n = -1;
+    CHECK_EQ_INT(db_query_int64(a, "select count(*) from strs where s = 'fresh'", NULL, 0, &n, NULL,
+                                err, sizeof err), DB_OK);
+    CHECK_EQ_INT(n, 0);
+    h_db_exec(admin, "insert into " TEST_DB ".strs(s) values('fresh')");
+    CHECK_EQ_INT(db_query_int64(a, "select count(*) from strs where s = 'fresh'", NULL, 0, &n, NULL,
+                                err, sizeof err), DB_OK);
+    CHECK_EQ_INT(n, 1); /* a snapshot left open by the first read would still say 0 */
+    db_release(p, a);
+
+    h_step("db_begin_costs_no_round_trip_on_a_busy_connection");
+    /* q has one connection, so b comes back as the same session. */
+    db_release(q, b);
+    b = db_acquire(q, 5000, &rc, err, sizeof err);
+    CHECK(b != NULL);
+    if (!b) return;
+    int64_t before = begins(b);
+    CHECK_EQ_INT(db_begin(b, err, sizeof err), DB_OK);
+    CHECK_EQ_INT(insert_tx(b, "hot-tx", err, sizeof err), DB_OK);
+    CHECK_EQ_INT(count_s("hot-tx"), 0); /* not committed yet: it is a transaction */
+    CHECK_EQ_INT(db_commit(b, err, sizeof err), DB_OK);
+    CHECK_EQ_INT(count_s("hot-tx"), 1);
+    CHECK_EQ_INT(begins(b), before);
+    db_release(q, b);
+
+    h_step("db_begin_checks_a_connection_idle_for_a_second");
+    /* Not a wait for an event: the connection must age past DB_HOT_MS. */
+    h_sleep_ms(1200);
+    b = db_acquire(q, 5000, &rc, err, sizeof err);
+    CHECK(b != NULL);
+    if (!b) return;
+    before = begins(b);
+    CHECK_EQ_INT(db_begin(b, err, sizeof err), DB_OK);
+    CHECK_EQ_INT(db_rollback(b, err, sizeof err), DB_OK);
+    CHECK_EQ_INT(begins(b), before + 1);
+    db_release(q, b);
+    db_pool_free(q);
 }
 
 /* ---- limits and concurrency -------------------------------------------- */
@@ -414,6 +498,7 @@ int main(void) {
     db_pool *p = pool_of(2);
     statements(p);
     transactions(p);
+    autocommit_off(p);
     db_pool_free(p);
     pool_limit();
     concurrency();

@@ -63,11 +63,7 @@ static trans_global *make_saga(const char *gid) {
     return t;
 }
 
-static int64_t com_commit(void) {
-    return h_db_int(g_pool, -1,
-                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                    "WHERE VARIABLE_NAME = 'COM_COMMIT'");
-}
+static int64_t com_commit(void) { return h_db_status(g_pool, "COM_COMMIT"); }
 
 /* ---- the data model ------------------------------------------------- */
 

@@ -60,11 +60,7 @@ static void set_action(trans_global *t, const char *bid, const char *status) {
     }
 }
 
-static int64_t com_commit(void) {
-    return h_db_int(g_pool, -1,
-                    "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
-                    "WHERE VARIABLE_NAME = 'COM_COMMIT'");
-}
+static int64_t com_commit(void) { return h_db_status(g_pool, "COM_COMMIT"); }
 
 /* One concurrent write: save_new of t, or save_progress of t from `old`. */
 typedef struct {
