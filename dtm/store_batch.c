@@ -3,10 +3,9 @@
  * Every saga writes its row twice: store_save_new before its first branch
  * is called, store_save_progress when it ends (engine.h). Alone, each write
  * is a local transaction of three round trips (two statements, COMMIT; db.c
- * needs no BEGIN on a busy connection), and on a busy machine the
- * database's CPU per statement, not its
- * fsyncs, is what limits sagas per second (docs/benchmarks.md). So writes
- * that arrive together are written together:
+ * needs no BEGIN on a busy connection), and on a busy machine the database's
+ * CPU per statement, not its fsyncs, is what limits sagas per second
+ * (docs/benchmarks.md). So writes that arrive together are written together:
  *
  * - A writer queues its job. While fewer than STORE_LEADERS batches are being
  *   written, it becomes a leader: it takes up to BATCH_MAX queued jobs (its
