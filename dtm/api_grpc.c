@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "dtmgimp.pb-c.h"
+#include "gid.h"
 #include "log.h"
 #include "parse.h"
 #include "rpcsrv.h"
@@ -50,8 +51,8 @@ static void answer(rpcsrv_call *call, svc_rc rc, const char *msg) {
 
 static void h_new_gid(rpcsrv_call *call, const uint8_t *req, size_t len, void *ud) {
     (void)req, (void)len, (void)ud;
-    char gid[23];
-    svc_new_gid(gid);
+    char gid[GID_LEN + 1];
+    gid_new(gid);
     Dtmgimp__DtmGidReply r = DTMGIMP__DTM_GID_REPLY__INIT;
     r.gid = gid;
     uint8_t buf[64];

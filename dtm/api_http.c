@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gid.h"
 #include "httpsrv.h"
 #include "log.h"
 #include "jsoncheck.h"
@@ -295,8 +296,8 @@ static int on_dtmsvr(struct mg_connection *c, void *ud) {
         }
         switch (ROUTES[i].id) {
         case R_NEWGID: {
-            char gid[23];
-            svc_new_gid(gid);
+            char gid[GID_LEN + 1];
+            gid_new(gid);
             httpsrv_reply_json(c, 200, json_pack("{s:s,s:s}", "dtm_result", "SUCCESS", "gid", gid));
             break;
         }

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "log.h"
 
@@ -53,35 +52,6 @@ svc *svc_new(store *s, engine *e) {
 }
 
 void svc_free(svc *v) { free(v); }
-
-/* ---- gids ---- */
-
-/* shortuuid's alphabet: digits and letters without 0, 1, I, O, l. */
-static const char GID_ALPHABET[] = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-void svc_new_gid(char *out) {
-    /* 128 random bits as four 32-bit limbs (most significant first), written
-     * in base 57: 57^22 > 2^128, so 22 digits always suffice. */
-    uint32_t limb[4] = {0, 0, 0, 0};
-    size_t got = 0;
-    while (got < sizeof limb) {
-        ssize_t r = getrandom((char *)limb + got, sizeof limb - got, 0);
-        if (r > 0) got += (size_t)r;
-        /* EINTR: try again; getrandom() does not fail otherwise once the
-         * kernel pool is initialised. */
-    }
-    const size_t base = sizeof GID_ALPHABET - 1; /* 57 */
-    for (int i = 0; i < 22; i++) {
-        uint64_t rem = 0;
-        for (int k = 0; k < 4; k++) {
-            uint64_t cur = (rem << 32) | limb[k];
-            limb[k] = (uint32_t)(cur / base);
-            rem = cur % base;
-        }
-        out[i] = GID_ALPHABET[rem];
-    }
-    out[22] = '\0';
-}
 
 /* ---- helpers ---- */
 

@@ -38,10 +38,6 @@ typedef struct svc svc;
 svc *svc_new(store *s, engine *e);
 void svc_free(svc *v);
 
-/* A new gid: 22 characters of a random 128-bit value in base57, like DTM's
- * shortuuid. Writes it NUL-terminated to out (at least 23 bytes). */
-void svc_new_gid(char *out);
-
 /* prepare / submit / abort take ownership of t (already validated by the
  * parser: non-empty gid, known trans_type, bounded sizes). */
 svc_rc svc_prepare(svc *v, trans_global *t, char *msg, size_t msglen);

@@ -139,6 +139,7 @@ int api_config_load(const char *path, api_config *cfg, char *err, size_t errlen)
         read_int(c, "Dtm.WaitTimeout", 30000, 100, 600000, &cfg->dtm_wait_timeout_ms, err,
                  errlen) != 0)
         goto out;
+    if (conf_bool(c, "Dtm.LocalGid", 0, &cfg->local_gid, err, errlen) != 0) goto out;
 
     /* ---- the branch services, as the coordinator will reach them ---- */
     if (build_target(c, file, "OrderRpcConf", "127.0.0.1:9001", cfg->order_target,

@@ -9,6 +9,8 @@
  *   Dtm.HttpTarget  (http://127.0.0.1:36789/api/dtmsvr)  its HTTP API, for query
  *   Dtm.Timeout     (3000 ms)  NewGid, Submit and query
  *   Dtm.WaitTimeout (30000 ms) a Submit with WaitResult (?wait=true)
+ *   Dtm.LocalGid    (false) true: make each saga's gid here (gid.h) instead of
+ *                   asking the coordinator's NewGid, one RPC fewer per order
  *   OrderRpcConf, StockRpcConf: go-zero's RpcClientConf, either
  *     Target (127.0.0.1:9001 / 127.0.0.1:9002, or etcd://127.0.0.1:2379/order.rpc)
  *     or Etcd: {Hosts: [127.0.0.1:2379], Key: order.rpc} -> etcd://127.0.0.1:2379/order.rpc
@@ -33,6 +35,7 @@ typedef struct {
     char dtm_http[API_TARGET_MAX];    /* HTTP base, without a trailing '/' */
     int dtm_timeout_ms;
     int dtm_wait_timeout_ms;
+    int local_gid;                    /* make gids here, not with NewGid */
     char order_target[API_TARGET_MAX];/* prefix of the order branch URLs */
     char stock_target[API_TARGET_MAX];/* prefix of the stock branch URLs */
     int ignored_db;                   /* DB.DataSource was given (and is not used) */

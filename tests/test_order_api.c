@@ -198,14 +198,15 @@ static int wait_ping(int port, int timeout_ms) {
     return -1;
 }
 
-static pid_t start_api(const char *logname, int port, const char *dtm_grpc, const char *dtm_http, const char *order,
-                       const char *stock, const char *db) {
+/* Starts order-api; `dtm_more` is added to its Dtm block ("  Key: value\n"). */
+static pid_t start_api(const char *logname, int port, const char *dtm_grpc, const char *dtm_http,
+                       const char *dtm_more, const char *order, const char *stock, const char *db) {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
              "Name: order-api\nHost: 127.0.0.1\nPort: %d\nThreads: 64\n"
-             "Dtm:\n  Target: %s\n  HttpTarget: %s\n  Timeout: 3000\n"
+             "Dtm:\n  Target: %s\n  HttpTarget: %s\n  Timeout: 3000\n%s"
              "OrderRpcConf:\n  Target: %s\nStockRpcConf:\n  Target: %s\n%s%s%s",
-             port, dtm_grpc, dtm_http, order, stock, db ? "DB:\n  DataSource: \"" : "",
+             port, dtm_grpc, dtm_http, dtm_more, order, stock, db ? "DB:\n  DataSource: \"" : "",
              db ? db : "", db ? "\"\n" : "");
     pid_t pid = spawn("order-api", logname, "-f", yaml);
     CHECK(wait_ping(port, 15000) == 0);
@@ -247,7 +248,8 @@ static void part_fake(void) {
     int port = h_free_port();
     /* A DB block, as earlier versions read: now ignored (order-api opens no
      * database), so order-api still starts. */
-    pid_t api = start_api("order-api-fake", port, grpc_target, http_target, "127.0.0.1:19001", "127.0.0.1:19002",
+    pid_t api = start_api("order-api-fake", port, grpc_target, http_target, "", "127.0.0.1:19001",
+                          "127.0.0.1:19002",
                           "nobody:x@tcp(127.0.0.1:1)/dtm-gozero-order");
 
     h_step("bad requests get 400/405/413 JSON naming the problem, and reach nobody");
@@ -354,6 +356,36 @@ static void part_fake(void) {
     CHECK(json_is_string(json_object_get(r.json, "error")));
     json_decref(r.json);
 
+    h_step("Dtm.LocalGid: order-api makes each gid itself and never calls NewGid");
+    int lport = h_free_port();
+    pid_t lapi = start_api("order-api-localgid", lport, grpc_target, http_target,
+                           "  LocalGid: true\n", "127.0.0.1:19001", "127.0.0.1:19002", NULL);
+    fake_script(GRPC_STATUS_OK, "", "{}");
+    pthread_mutex_lock(&fake.mu);
+    int newgids = fake.newgid_calls, submits = fake.submit_calls;
+    pthread_mutex_unlock(&fake.mu);
+    char first[64] = "";
+    for (int i = 0; i < 2; i++) {
+        r = order(lport, 0, 7, 42, 1);
+        CHECK_EQ_INT(r.status, 200);
+        CHECK_EQ_STR(jstr(&r, "status"), "submitted");
+        const char *gid = jstr(&r, "gid");
+        CHECK_EQ_INT((int)strlen(gid), 22);
+        CHECK_EQ_INT((int)strspn(gid, "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"), 22);
+        pthread_mutex_lock(&fake.mu);
+        CHECK(fake.last != NULL);
+        if (fake.last) CHECK_EQ_STR(fake.last->gid, gid);
+        pthread_mutex_unlock(&fake.mu);
+        if (i == 0) snprintf(first, sizeof first, "%s", gid);
+        else CHECK(strcmp(first, gid) != 0);
+        json_decref(r.json);
+    }
+    pthread_mutex_lock(&fake.mu);
+    CHECK_EQ_INT(fake.newgid_calls, newgids);
+    CHECK_EQ_INT(fake.submit_calls, submits + 2);
+    pthread_mutex_unlock(&fake.mu);
+    h_stop(lapi, SIGTERM, 10000);
+
     h_step("coordinator gone: 503 JSON, and order-api keeps serving");
     fake_script(GRPC_STATUS_UNAVAILABLE, "store down", "{}");
     r = order(port, 1, 7, 42, 1);
@@ -450,7 +482,7 @@ static void start_suite(void) {
     snprintf(t[1], sizeof t[1], "http://127.0.0.1:%d/api/dtmsvr", s.http);
     snprintf(t[2], sizeof t[2], "127.0.0.1:%d", s.order);
     snprintf(t[3], sizeof t[3], "127.0.0.1:%d", s.stock);
-    s.api_pid = start_api("order-api", s.api, t[0], t[1], t[2], t[3], NULL);
+    s.api_pid = start_api("order-api", s.api, t[0], t[1], "", t[2], t[3], NULL);
 
     /* Goods of this run only: +1 has 10 units, +2 has 3, +3 does not exist,
      * +4 has 100 for the race. */
