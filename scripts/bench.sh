@@ -10,14 +10,15 @@
 # Modes (bench/modes.c): (a) empty-http / empty-grpc: 2-branch sagas with
 # empty URLs (the coordinator and its store alone; also empty-http with a
 # new connection per request, label "close"); (b) noop: two no-op gRPC
-# branches; (c) order: the place-order saga through order-api ?wait=true;
+# branches; (c) order: the place-order saga through order-api ?wait=true
+# (and order-localgid: the same with order-api's Dtm.LocalGid, no NewGid);
 # (d) direct: order-srv create + stock-srv deduct without the coordinator;
 # (e) db: single-row autocommit INSERTs.
 #
 #   BENCH_WORKERS   "1 10 50 200"   closed-loop workers per run
 #   BENCH_DURATION  10              measured seconds per run
 #   BENCH_WARMUP    2               warm-up seconds per run (not measured)
-#   BENCH_MODES     "empty-http empty-http-close empty-grpc noop order direct db"
+#   BENCH_MODES     "empty-http empty-http-close empty-grpc noop order order-localgid direct db"
 #   BENCH_BUILD_DIR build-bench     (Release); BENCH_NO_BUILD=1 skips the build
 #   BENCH_DOC       docs/benchmarks.md
 #   BENCH_REPORT_ONLY=1  only write the document again from the last run's
@@ -52,7 +53,7 @@ export MARIADB_PORT=${MARIADB_PORT:-3408}
 WORKERS=${BENCH_WORKERS:-"1 10 50 200"}
 DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
-MODES=${BENCH_MODES:-"empty-http empty-http-close empty-grpc noop order direct db"}
+MODES=${BENCH_MODES:-"empty-http empty-http-close empty-grpc noop order order-localgid direct db"}
 DOC=${BENCH_DOC:-$CDTM_ROOT/docs/benchmarks.md}
 DOCDIR=$(dirname "$DOC")
 SUITE=$CDTM_RUN/suite
@@ -147,7 +148,8 @@ stop_suite() {
 }
 # Ports are picked free just before each start; a port can still be taken in
 # between (outgoing connections use the same range), so a start that cannot
-# bind is retried on new ports.
+# bind is retried on new ports. Arguments are extra environment entries
+# ("K=V") for the suite's programs.
 start_suite() {
   local attempt i port ok
   for attempt in 1 2 3 4 5; do
@@ -155,7 +157,7 @@ start_suite() {
     ORDER_SRV_PORT=$(free_port); STOCK_SRV_PORT=$(free_port); ORDER_API_PORT=$(free_port)
     NOOP1_PORT=$(free_port); NOOP2_PORT=$(free_port)
     export DTM_HTTP_PORT DTM_GRPC_PORT ORDER_SRV_PORT STOCK_SRV_PORT ORDER_API_PORT
-    if ! MALLOC_ARENA_MAX=$ARENAS CDTM_BUILD_DIR=$BUILD CDTM_SUITE_DIR=$SUITE ./scripts/run-suite.sh \
+    if ! env "$@" MALLOC_ARENA_MAX=$ARENAS CDTM_BUILD_DIR=$BUILD CDTM_SUITE_DIR=$SUITE ./scripts/run-suite.sh \
          >"$CDTM_RUN/suite.out" 2>&1; then
       echo "  the suite did not start (attempt $attempt): $(tail -1 "$CDTM_RUN/suite.out")"
       stop_suite
@@ -230,13 +232,14 @@ STARTED_AT=$(date -u +%Y-%m-%dT%H:%MZ)
 rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt"
 echo "benchmark: modes [$MODES], workers [$WORKERS], ${WARMUP} s warm-up + ${DURATION} s each"
 for m in $MODES; do
-  start_suite
-  extra=(); mode=$m; label=$m
+  extra=(); mode=$m; label=$m; suite_env=()
   case $m in
     empty-http-close) mode=empty-http; extra=(--keepalive 0) ;;
     order) extra=(--goods "$GOODS_ORDER") ;;
+    order-localgid) mode=order; extra=(--goods "$GOODS_ORDER"); suite_env=(DTM_LOCAL_GID=true) ;;
     direct) extra=(--goods "$GOODS_DIRECT") ;;
   esac
+  start_suite "${suite_env[@]}"
   for w in $WORKERS; do
     out=$("$BENCH" run "$mode" -c "$w" -d "$DURATION" -w "$WARMUP" --label "$label" \
       "${PROCS[@]}" "${TARGETS[@]}" "${extra[@]}" --json "$RESULTS") ||
@@ -328,10 +331,10 @@ GEN=$CDTM_RUN/generated.md
   echo "| load average before / after | $LOAD_BEFORE / $LOAD_AFTER (other work on the machine inflates every figure) |"
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
-  echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
+  echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64, Dtm.LocalGid false but in (c) order-localgid; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
   echo "| load | closed loop, ${RUN_WARMUP} s warm-up + ${RUN_DURATION} s measured per run; HTTP clients keep one keep-alive connection per worker (label \"close\": a new connection per request) |"
   echo
-  echo "#### Throughput (operations/s; a = coordinator alone, b = no-op gRPC branches, c = place-order saga, d = the same two local transactions without a coordinator, e = single INSERTs)"
+  echo "#### Throughput (operations/s; a = coordinator alone, b = no-op gRPC branches, c = place-order saga (order-localgid: order-api makes the gid itself instead of calling NewGid), d = the same two local transactions without a coordinator, e = single INSERTs)"
   echo
   jq -rs --arg ws "$WORKERS" '
     ($ws | split(" ") | map(select(. != "") | tonumber)) as $w |
