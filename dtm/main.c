@@ -13,13 +13,13 @@
  * the cron keeps retrying. A port that cannot be bound is fatal.
  * Exit status: 0 after a clean stop, 2 for a bad command line or config,
  * 1 when a surface cannot start. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "caller.h"
+#include "cli.h"
 #include "config.h"
 #include "cron.h"
 #include "db.h"
@@ -38,17 +38,6 @@
 #define RETRY_INTERVAL_MAX_S 3600
 #define QUEUE_PER_WORKER 64     /* background queue bound = workers x this */
 #define STOP_GRACE_MS 5000
-
-static void die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_usage(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, PROG ": ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
 
 /* -r: CREATE DATABASE needs a session without a default database (it may not
  * exist yet), hence a one-connection pool of its own. The name was checked
@@ -109,14 +98,14 @@ int main(int argc, char **argv) {
             printf(PROG " version: %s\n", DTM_VERSION);
             return 0;
         } else {
-            die_usage("usage: " PROG " [-c conf.yml] [-r] [-v]");
+            cli_die(PROG, "usage: " PROG " [-c conf.yml] [-r] [-v]");
         }
     }
 
     /* ---- configuration ---- */
     char err[512];
     dtm_config cfg;
-    if (dtm_config_load(path, &cfg, err, sizeof err) != 0) die_usage("%s", err);
+    if (dtm_config_load(path, &cfg, err, sizeof err) != 0) cli_die(PROG, "%s", err);
     log_level level = LOG_INFO;
     log_parse_level(cfg.log_level, &level); /* validated by config.c */
     log_set_level(level);
@@ -136,7 +125,7 @@ int main(int argc, char **argv) {
     /* ---- wiring: store, caller, engine, service ---- */
     db_global_init();
     db_pool *pool = db_pool_new(&d, cfg.store_max_conns, err, sizeof err);
-    if (!pool) die_usage("%s: Store: %s", path ? path : "(environment)", err);
+    if (!pool) cli_die(PROG, "%s: Store: %s", path ? path : "(environment)", err);
     store *st = store_new(pool, DB_WAIT_MS);
     if (reset) create_schema(&d, st);
     caller *cl = caller_new(cfg.request_timeout);

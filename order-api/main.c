@@ -14,11 +14,7 @@
  * (d), (h)).
  * Exit status: 0 after a clean stop, 2 for a bad command line or config,
  * 1 when the server cannot start. */
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+#include "cli.h"
 #include "config.h"
 #include "dtmclient.h"
 #include "handler.h"
@@ -31,32 +27,14 @@
 
 #define PROG "order-api"
 
-/* A configuration error: one clear line, exit status 2. */
-static void die_config(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die_config(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, PROG ": ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(2);
-}
-
 int main(int argc, char **argv) {
     mem_init();
-    const char *path = "etc/order.yaml";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
-            path = argv[++i];
-        else
-            die_config("usage: " PROG " [-f etc/order.yaml]");
-    }
+    const char *path = cli_config_path(PROG, argc, argv, "etc/order.yaml");
 
     /* ---- configuration ---- */
     char err[1024];
     api_config cfg;
-    if (api_config_load(path, &cfg, err, sizeof err) != 0) die_config("%s", err);
+    if (api_config_load(path, &cfg, err, sizeof err) != 0) cli_die(PROG, "%s", err);
 
     /* Before any thread exists (gRPC and civetweb start some), so
      * that every thread inherits the mask and SIGTERM waits for

@@ -13,8 +13,9 @@
  *     InvalidArgument for a bad gid or undecodable bytes;
  *   - database_down_is_unavailable: a service whose database cannot be
  *     reached answers Unavailable (DTM retries) and keeps running;
- *   - bad_config_exits_2: a missing or malformed DB.DataSource is named in
- *     one line on stderr, with exit status 2;
+ *   - bad_config_exits_2: a missing or malformed DB.DataSource, a missing
+ *     config file or an unknown option is named in one line on stderr, with
+ *     exit status 2;
  *   - sigterm_stops_cleanly: SIGTERM makes each service exit 0.
  * Goods ids 1001.. and gids "c-<pid>-..." belong to this test only. */
 #include <jansson.h>
@@ -414,6 +415,10 @@ int main(void) {
         CHECK_EQ_INT(h_sh("'%s' -f '%s' >'%s' 2>&1", h_bin("order-srv"), bad_dsn, log_path), 2);
         CHECK_EQ_INT(h_sh("grep -q 'DB.DataSource' '%s'", log_path), 0);
         CHECK_EQ_INT(h_sh("'%s' -f /nonexistent.yaml >'%s' 2>&1", h_bin("order-srv"), log_path), 2);
+        CHECK_EQ_INT(h_sh("grep -q '^order-srv: .*nonexistent.yaml' '%s'", log_path), 0);
+        CHECK_EQ_INT(h_sh("'%s' -x >'%s' 2>&1", h_bin("stock-srv"), log_path), 2);
+        CHECK_EQ_INT(h_sh("grep -qx 'stock-srv: usage: stock-srv \\[-f etc/stock.yaml\\]' '%s'",
+                          log_path), 0);
         unlink(no_dsn);
         unlink(bad_dsn);
         unlink(log_path);
