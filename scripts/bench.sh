@@ -357,26 +357,33 @@ GEN=$CDTM_RUN/generated.md
   echo
   echo "¹ workers that completed nothing in the measured window. civetweb serves one keep-alive connection per thread; cdtm closes a connection after a 1 s turn, so clients beyond the thread count wait for a turn, and that wait is in the percentiles. A worker still waiting when the window ends is counted here, and its wait is not in the percentiles."
   echo
-  echo "#### Cost per successful operation at 50 workers (CPU ms per operation of each process over the window, database counters per operation)"
-  echo
-  echo "| mode | dtm | order-api | order-srv | stock-srv | noop ×2 | mariadbd | cdtm-bench | Com_commit | Handler_commit | fsyncs | statements | dtm account commits ² |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  jq -r 'select(.workers == 50) |
-    def cpu($n): ([.procs[] | select(.name == $n) | .cpu_ms_per_op // 0] | add // 0);
-    def r2: (if . == null then null else (. * 100 | round / 100) end);
-    "| (\(.letter)) \(.label) | \(cpu("dtm")|r2) | \(cpu("order-api")|r2) | \(cpu("order-srv")|r2) | \(cpu("stock-srv")|r2) | \((cpu("noop-1") + cpu("noop-2"))|r2) | \(cpu("mariadbd")|r2) | \(cpu("cdtm-bench")|r2) | " +
-    (if .db == null then "– | – | – | – | –" else
-      "\(.db.com_commit_per_op // 0 | r2) | \(.db.handler_commit_per_op // 0 | r2) | \(.db.log_fsyncs_per_op // 0 | r2) | \(.db.questions_per_op // 0 | r2) | \([.db.users[] | select(.user == "dtm") | .commits_per_op // 0] | add // 0 | r2)" end) + " |"' "$RESULTS"
-  echo
-  echo "Context switches per operation at 50 workers (all threads of each process): every one is a thread put to sleep or woken, i.e. a hand-off between threads."
-  echo
-  echo "| mode | dtm | order-api | order-srv | stock-srv | noop ×2 | mariadbd | cdtm-bench |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
-  jq -r 'select(.workers == 50) |
-    def cs($n): ([.procs[] | select(.name == $n) | .csw_per_op // 0] | add // 0);
-    def r1: (. * 10 | round / 10);
-    "| (\(.letter)) \(.label) | \(cs("dtm")|r1) | \(cs("order-api")|r1) | \(cs("order-srv")|r1) | \(cs("stock-srv")|r1) | \((cs("noop-1") + cs("noop-2"))|r1) | \(cs("mariadbd")|r1) | \(cs("cdtm-bench")|r1) |"' "$RESULTS"
-  echo
+  # At 10 workers, where (c)'s targets are judged, and at 50. cols($f; $d):
+  # field $f of each process (the two no-op servers added up) and of all of
+  # them together, rounded to 1/$d.
+  PROC_COLS='def per($f; $n): [.procs[] | select(.name == $n) | .[$f] // 0] | add // 0;
+    def rd($d): if . == null then null else . * $d | round / $d end;
+    def cols($f; $d): "\(per($f; "dtm") | rd($d)) | \(per($f; "order-api") | rd($d)) | " +
+      "\(per($f; "order-srv") | rd($d)) | \(per($f; "stock-srv") | rd($d)) | " +
+      "\(per($f; "noop-1") + per($f; "noop-2") | rd($d)) | \(per($f; "mariadbd") | rd($d)) | " +
+      "\(per($f; "cdtm-bench") | rd($d)) | \([.procs[] | .[$f] // 0] | add // 0 | rd($d))";'
+  for cw in 10 50; do
+    echo "#### Cost per successful operation at $cw workers (CPU ms per operation of each process over the window, database counters per operation)"
+    echo
+    echo "| mode | dtm | order-api | order-srv | stock-srv | noop ×2 | mariadbd | cdtm-bench | all | Com_commit | Handler_commit | fsyncs | statements | dtm account commits ² |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r --argjson w "$cw" "$PROC_COLS"' select(.workers == $w) |
+      "| (\(.letter)) \(.label) | " + cols("cpu_ms_per_op"; 100) + " | " +
+      (if .db == null then "– | – | – | – | –" else
+        "\(.db.com_commit_per_op // 0 | rd(100)) | \(.db.handler_commit_per_op // 0 | rd(100)) | \(.db.log_fsyncs_per_op // 0 | rd(100)) | \(.db.questions_per_op // 0 | rd(100)) | \([.db.users[] | select(.user == "dtm") | .commits_per_op // 0] | add // 0 | rd(100))" end) + " |"' "$RESULTS"
+    echo
+    echo "Context switches per operation at $cw workers (all threads of each process): every one is a thread put to sleep or woken, i.e. a hand-off between threads."
+    echo
+    echo "| mode | dtm | order-api | order-srv | stock-srv | noop ×2 | mariadbd | cdtm-bench | all |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    jq -r --argjson w "$cw" "$PROC_COLS"' select(.workers == $w) |
+      "| (\(.letter)) \(.label) | " + cols("csw_per_op"; 10) + " |"' "$RESULTS"
+    echo
+  done
   echo "² MariaDB's USER_STATISTICS COMMIT_TRANSACTIONS counts statement-level commits (every statement that touches InnoDB, plus each COMMIT), not transactions. Com_commit counts COMMIT statements, i.e. explicit transactions of every account; in modes (a) and (b) the coordinator is the only writer, so Com_commit per saga there is the coordinator's transactions per saga."
   echo
   echo "#### Peak RSS at 200 workers (MB: VmHWM, in brackets the process's own memory, RssAnon, at the end of the run; the rest is mapped files, mostly the shared libraries)"
