@@ -66,15 +66,15 @@ static void random_bytes(void *buf, size_t n) {
 }
 
 /* The lease a claim takes: DTM pushes next_cron_time by RetryInterval. cdtm
- * takes at least one round's budget too, so that with a RetryInterval shorter
- * than RequestTimeout another instance cannot claim a round still running.
- * A transaction with no options of its own asks for exactly these. */
+ * takes at least one round's budget too (engine_lease_secs), so that with a
+ * RetryInterval shorter than RequestTimeout another instance cannot claim a
+ * round still running. The claim cannot know the transaction's own options,
+ * so it takes the lease of one without any; a transaction whose options ask
+ * for more gets it right after (run_until_idle). */
 static int64_t cron_lease(engine *e) {
     trans_global *probe = trans_new("", "saga");
-    int64_t lease = probe ? engine_base_interval(e, probe) : 10;
-    int64_t round = probe ? engine_round_secs(e, probe) : 5;
+    int64_t lease = probe ? engine_lease_secs(e, probe) : 10;
     trans_free(probe);
-    if (lease < round) lease = round;
     return lease > 0 ? lease : 10;
 }
 
@@ -102,6 +102,14 @@ static int run_until_idle(store *s, engine *e, const char *owner, const int *sto
         if (strcmp(t->status, TS_SUBMITTED) == 0 || strcmp(t->status, TS_ABORTING) == 0) {
             char gid[TRANS_GID_MAX + 1];
             snprintf(gid, sizeof gid, "%s", t->gid);
+            /* Its own RequestTimeout may make a round outlast the claim. If
+             * the longer lease cannot be stored, the round runs anyway, as
+             * DTM's would: another coordinator may then start a second round
+             * after `lease`, repeating branch calls (which DTM's branches
+             * must bear in any case), and only one round's writes are kept. */
+            int64_t need = engine_lease_secs(e, t);
+            if (need > lease && store_extend_claim(s, gid, owner, need, err, sizeof err) != STORE_OK)
+                log_warn(gid, "cron: %s", err);
             log_info(gid, "cron: resuming (status %s, claimed by %s)", t->status, owner);
             char msg[1024] = "";
             dtm_result r = engine_process(e, t, 1, msg, sizeof msg); /* takes t */

@@ -70,6 +70,11 @@ int64_t engine_round_secs(const engine *e, const trans_global *t) {
     return rt + 2;
 }
 
+int64_t engine_lease_secs(const engine *e, const trans_global *t) {
+    int64_t base = engine_base_interval(e, t), round = engine_round_secs(e, t);
+    return base > round ? base : round;
+}
+
 static long engine_budget_ms(const engine *e, const trans_global *t) {
     return (long)engine_round_secs(e, t) * 1000;
 }

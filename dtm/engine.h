@@ -44,6 +44,13 @@ int64_t engine_base_interval(const engine *e, const trans_global *t);
 /* The longest one round of t may take: RequestTimeout + 2 s, as DTM. */
 int64_t engine_round_secs(const engine *e, const trans_global *t);
 
+/* How far ahead next_cron_time must be while a round of t runs, so that no
+ * cron (of this coordinator or another) starts a second round of it: its
+ * base interval, or its round when that is longer. DTM takes the interval
+ * alone, so a transaction whose own RequestTimeout outlasts its
+ * RetryInterval is run twice at once there. */
+int64_t engine_lease_secs(const engine *e, const trans_global *t);
+
 /* Processes t (status submitted or aborting), taking ownership of it.
  * wait = 0: queues it and returns DTM_SUCCESS at once.
  * wait = 1: runs rounds inline until final or until a branch must be retried

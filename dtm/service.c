@@ -81,7 +81,7 @@ svc_rc svc_prepare(svc *v, trans_global *t, char *msg, size_t msglen) {
     snprintf(gid, sizeof gid, "%s", t->gid);
     snprintf(t->status, sizeof t->status, "%s", TS_PREPARED);
     t->next_cron_interval = engine_base_interval(v->e, t);
-    store_rc rc = store_save_new(v->s, t, err, sizeof err);
+    store_rc rc = store_save_new(v->s, t, 0, err, sizeof err); /* no round runs now */
     trans_free(t);
     if (rc == STORE_OK) return SVC_OK;
     if (rc != STORE_DUP) return store_error(gid, "prepare", err, msg, msglen);
@@ -105,7 +105,7 @@ svc_rc svc_submit(svc *v, trans_global *t, char *msg, size_t msglen) {
     int wait = t->opts.wait_result;
     snprintf(t->status, sizeof t->status, "%s", TS_SUBMITTED);
     t->next_cron_interval = engine_base_interval(v->e, t);
-    store_rc rc = store_save_new(v->s, t, err, sizeof err);
+    store_rc rc = store_save_new(v->s, t, engine_lease_secs(v->e, t), err, sizeof err);
     if (rc == STORE_OK) return process(v, t, wait, msg, msglen); /* the engine owns t now */
     trans_free(t);
     if (rc != STORE_DUP) return store_error(gid, "submit", err, msg, msglen);

@@ -66,6 +66,17 @@ void store_free(store *s) {
     free(s);
 }
 
+/* A connection for an operation on gid, or NULL with err saying
+ * "gid <gid>: <what>: <why>". */
+static db_conn *acquire_for(store *s, const char *gid, const char *what, char *err,
+                            size_t errlen) {
+    char e[512] = "";
+    db_rc rc;
+    db_conn *c = db_acquire(s->pool, s->timeout_ms, &rc, e, sizeof e);
+    if (!c) errbuf_set(err, errlen, "gid %s: %s: %s", gid, what, e);
+    return c;
+}
+
 /* ---- reading rows ------------------------------------------------------- */
 
 /* The columns every read of a global row selects, in this order. */
@@ -208,13 +219,8 @@ static store_rc load_on(db_conn *c, const char *gid, int with_branches, trans_gl
 store_rc store_load(store *s, const char *gid, int with_branches, trans_global **out, char *err,
                     size_t errlen) {
     *out = NULL;
-    db_rc rc;
-    char e[512];
-    db_conn *c = db_acquire(s->pool, s->timeout_ms, &rc, e, sizeof e);
-    if (!c) {
-        errbuf_set(err, errlen, "gid %s: load: %s", gid, e);
-        return STORE_ERR;
-    }
+    db_conn *c = acquire_for(s, gid, "load", err, errlen);
+    if (!c) return STORE_ERR;
     store_rc r = load_on(c, gid, with_branches, out, err, errlen);
     db_release(s->pool, c);
     return r;
@@ -257,7 +263,7 @@ int store_save_new_tx(db_conn *c, void *ud, char *err, size_t errlen) {
     return rc == DB_EDUP ? TXR_INVALID : rc; /* two rows share (branch_id, op) */
 }
 
-store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
+store_rc store_save_new(store *s, trans_global *t, int64_t lease_s, char *err, size_t errlen) {
     char *options = trans_options_json(&t->opts);
     if (!options) {
         errbuf_set(err, errlen, "gid %s: save: out of memory", t->gid);
@@ -269,7 +275,7 @@ store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen) {
         free(options);
         return STORE_ERR;
     }
-    save_new_ctx x = {.t = t, .options = options};
+    save_new_ctx x = {.t = t, .options = options, .lease_s = lease_s};
     char e[512] = "";
     int r = store_batch_run(s, 'n', &x, e, sizeof e);
     free(options);
@@ -422,13 +428,9 @@ store_rc store_save_progress(store *s, trans_global *t, const char *old_status,
 store_rc store_change_status(store *s, const char *gid, const char *old_status,
                              const char *new_status, const char *rollback_reason, char *err,
                              size_t errlen) {
+    db_conn *c = acquire_for(s, gid, "change status", err, errlen);
+    if (!c) return STORE_ERR;
     char e[512] = "";
-    db_rc drc;
-    db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
-    if (!c) {
-        errbuf_set(err, errlen, "gid %s: change status: %s", gid, e);
-        return STORE_ERR;
-    }
     const char *extra = strcmp(new_status, TS_SUCCEED) == 0  ? ", finish_time=NOW()"
                         : strcmp(new_status, TS_FAILED) == 0 ? ", rollback_time=NOW()"
                                                              : "";
@@ -459,13 +461,9 @@ store_rc store_change_status(store *s, const char *gid, const char *old_status,
 }
 
 store_rc store_reset_cron_time(store *s, const char *gid, char *err, size_t errlen) {
+    db_conn *c = acquire_for(s, gid, "reset cron time", err, errlen);
+    if (!c) return STORE_ERR;
     char e[512] = "";
-    db_rc drc;
-    db_conn *c = db_acquire(s->pool, s->timeout_ms, &drc, e, sizeof e);
-    if (!c) {
-        errbuf_set(err, errlen, "gid %s: reset cron time: %s", gid, e);
-        return STORE_ERR;
-    }
     db_arg a[] = {DB_STR(gid)};
     uint64_t n = 0;
     int rc = db_exec(c, "UPDATE trans_global SET next_cron_time=NOW(), update_time=NOW() WHERE gid=?",
@@ -568,6 +566,30 @@ store_rc store_claim_due(store *s, const char *owner, int64_t lease_s, trans_glo
     db_release(s->pool, c);
     if (r == STORE_ERR) errbuf_set(err, errlen, "cron: claim: %s", e);
     return r;
+}
+
+store_rc store_extend_claim(store *s, const char *gid, const char *owner, int64_t lease_s,
+                            char *err, size_t errlen) {
+    db_conn *c = acquire_for(s, gid, "extend claim", err, errlen);
+    if (!c) return STORE_ERR;
+    char e[512] = "";
+    db_arg a[] = {DB_INT(lease_s), DB_STR(gid), DB_STR(owner)};
+    uint64_t n = 0;
+    int rc = db_exec(c,
+                     "UPDATE trans_global SET next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), "
+                     "update_time=NOW() WHERE gid=? AND owner=? AND status IN "
+                     "('prepared','aborting','submitted')",
+                     a, 3, &n, e, sizeof e);
+    db_release(s->pool, c);
+    if (rc != DB_OK) {
+        errbuf_set(err, errlen, "gid %s: extend claim: %s", gid, e);
+        return STORE_ERR;
+    }
+    if (n == 0) {
+        errbuf_set(err, errlen, "gid %s: extend claim: no longer claimed by %s", gid, owner);
+        return STORE_CONFLICT;
+    }
+    return STORE_OK;
 }
 
 /* ---- listing (GET all) -------------------------------------------------- */

@@ -39,9 +39,11 @@ void store_free(store *s);
 store_rc store_create_schema(store *s, char *err, size_t errlen);
 
 /* Inserts the global row (status t->status) and all its branches in ONE
- * local transaction; sets next_cron_time = now + t->next_cron_interval and
- * fills the ids and times. STORE_DUP when the gid exists (nothing written). */
-store_rc store_save_new(store *s, trans_global *t, char *err, size_t errlen);
+ * local transaction; sets next_cron_time = now + t->next_cron_interval, or
+ * now + lease_s when that is later (the time a round begun at once may take;
+ * 0 for none), and fills the ids and times. STORE_DUP when the gid exists
+ * (nothing written). */
+store_rc store_save_new(store *s, trans_global *t, int64_t lease_s, char *err, size_t errlen);
 
 /* Loads the transaction `gid` with its branches ordered by id (NULL branches
  * when with_branches is 0). STORE_NOT_FOUND leaves *out NULL. */
@@ -62,6 +64,12 @@ store_rc store_load(store *s, const char *gid, int with_branches, trans_global *
  * change. */
 store_rc store_save_progress(store *s, trans_global *t, const char *old_status,
                              int64_t next_interval_s, int64_t delay_s, char *err, size_t errlen);
+
+/* Cron: pushes the next_cron_time of gid to now + lease_s, if `owner`'s
+ * claim still holds it (for a transaction whose round outlasts the lease its
+ * claim took). STORE_CONFLICT when it does not (nothing written). */
+store_rc store_extend_claim(store *s, const char *gid, const char *owner, int64_t lease_s,
+                            char *err, size_t errlen);
 
 /* Cron: claims at most one transaction whose next_cron_time has passed and
  * whose status is prepared, submitted or aborting:

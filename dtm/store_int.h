@@ -42,6 +42,7 @@ void store_utc_times(int64_t ahead_s, two_times *tt);
 typedef struct {
     trans_global *t;
     const char *options; /* t's options as JSON */
+    int64_t lease_s;     /* next_cron_time is at least this far ahead */
     two_times now;       /* filled by the body: now and the first next_cron_time */
 } save_new_ctx;
 

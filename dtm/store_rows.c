@@ -115,7 +115,8 @@ int store_insert_globals(db_conn *c, save_new_ctx *const *xs, size_t n, char *er
             const trans_global *t = x->t;
             /* Read the clock once per transaction, so that its rows and its
              * copy in memory agree. */
-            store_utc_times(t->next_cron_interval, &x->now);
+            store_utc_times(t->next_cron_interval > x->lease_s ? t->next_cron_interval : x->lease_s,
+                            &x->now);
             db_arg *r = a + i * GLOBAL_VALUES;
             r[0] = DB_STR(t->gid);
             r[1] = DB_STR(t->trans_type);

@@ -146,19 +146,25 @@ static void make_gid(char *out, size_t len, const char *name) {
 
 /* Submits an HTTP saga of two steps (TransOut, then `second`) to busi over
  * HTTP. Returns the HTTP status; *raw gets the body. */
-static int submit_http(const char *gid, const char *second, int wait, char *raw, size_t rawlen) {
+/* `options`: more fields of the body ("\"request_timeout\":8,"), or "". */
+static int submit_http_with(const char *gid, const char *second, int wait, const char *options,
+                            char *raw, size_t rawlen) {
     char body[2048], url[128];
     snprintf(body, sizeof body,
-             "{\"gid\":\"%s\",\"trans_type\":\"saga\",\"wait_result\":%s,"
+             "{\"gid\":\"%s\",\"trans_type\":\"saga\",\"wait_result\":%s,%s"
              "\"branch_headers\":{\"X-Busi-Tag\":\"tag-h\"},"
              "\"steps\":[{\"action\":\"http://127.0.0.1:%d/api/busi/TransOut\","
              "\"compensate\":\"http://127.0.0.1:%d/api/busi/TransOutRevert\"},"
              "{\"action\":\"http://127.0.0.1:%d/api/busi/%s\","
              "\"compensate\":\"http://127.0.0.1:%d/api/busi/TransInRevert\"}],"
              "\"payloads\":[\"{\\\"amount\\\":30}\",\"{\\\"amount\\\":30}\"]}",
-             gid, wait ? "true" : "false", busi_h, busi_h, busi_h, second, busi_h);
+             gid, wait ? "true" : "false", options, busi_h, busi_h, busi_h, second, busi_h);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/dtmsvr/submit", dtm_h);
     return http_json("POST", url, body, NULL, raw, rawlen);
+}
+
+static int submit_http(const char *gid, const char *second, int wait, char *raw, size_t rawlen) {
+    return submit_http_with(gid, second, wait, "", raw, rawlen);
 }
 
 /* The same saga submitted over gRPC (protocol grpc: branches over gRPC).
@@ -503,6 +509,59 @@ static void saga_wait_result_false_runs_in_background(void) {
     CHECK_EQ_INT(wait_status(gid, "succeed", 20000), 0);
 }
 
+/* The calls busi received for gid of `method`. */
+static int calls_of(const char *gid, const char *method) {
+    json_t *calls = busi_calls(gid), *c;
+    size_t i;
+    int n = 0;
+    json_array_foreach(calls, i, c) n += strcmp(call_str(calls, i, "method"), method) == 0;
+    json_decref(calls);
+    return n;
+}
+
+/* A saga's own RequestTimeout (8 s) is longer than the coordinator's (2 s)
+ * and than its retry interval (1 s), and one of its actions hangs for 5 s
+ * before it succeeds: the round waits for it, and no cron may start a second
+ * round of the same saga meanwhile. DTM's would: its next_cron_time is only
+ * RetryInterval ahead. */
+static void saga_long_request_timeout_is_not_run_twice(void) {
+    h_step("saga_long_request_timeout_is_not_run_twice: in the round of the submit");
+    char gid[64], raw[2048];
+    make_gid(gid, sizeof gid, "longrt");
+    busi_control("TransOut", "hang", 1);
+    CHECK_EQ_INT(submit_http_with(gid, "TransIn", 0, "\"request_timeout\":8,", raw, sizeof raw),
+                 200);
+    CHECK_EQ_INT(wait_status(gid, "succeed", 30000), 0);
+    CHECK_EQ_INT(calls_of(gid, "TransOut"), 1);
+    CHECK_EQ_INT(calls_of(gid, "TransIn"), 1);
+
+    /* The first round fails at once (TransOut unavailable); the cron claims
+     * the saga for the lease of a transaction without options (4 s here),
+     * and its round hangs 5 s in TransIn. This coordinator's cron runs that
+     * round itself, so only another coordinator could claim the saga again:
+     * what keeps it off is next_cron_time, which must be the saga's own
+     * lease (8 + 2 s) ahead while the round runs. */
+    h_step("saga_long_request_timeout_is_not_run_twice: in a round of the cron");
+    make_gid(gid, sizeof gid, "longrt-cron");
+    busi_control("TransOut", "unavailable", 1);
+    busi_control("TransIn", "hang", 1);
+    CHECK_EQ_INT(submit_http_with(gid, "TransIn", 0, "\"request_timeout\":8,", raw, sizeof raw),
+                 200);
+    long long deadline = h_now_ms() + 15000;
+    while (calls_of(gid, "TransIn") == 0 && h_now_ms() < deadline) h_sleep_ms(50);
+    CHECK_EQ_INT(calls_of(gid, "TransIn"), 1); /* the cron's round is in TransIn */
+    db_pool *pool = h_db_pool(TEST_DB);
+    int64_t ahead = h_db_int(pool, -999,
+                             "SELECT TIMESTAMPDIFF(SECOND, NOW(), next_cron_time) FROM trans_global "
+                             "WHERE gid='%s'", gid);
+    db_pool_free(pool);
+    if (ahead <= 5) fprintf(stderr, "  next_cron_time is %lld s ahead\n", (long long)ahead);
+    CHECK(ahead > 5);
+    CHECK_EQ_INT(wait_status(gid, "succeed", 30000), 0);
+    CHECK_EQ_INT(calls_of(gid, "TransOut"), 2); /* unavailable, then the cron's */
+    CHECK_EQ_INT(calls_of(gid, "TransIn"), 1);
+}
+
 /* ---- the engine in-process, on the same store, with a fake caller ---- */
 
 typedef struct {
@@ -544,7 +603,7 @@ static trans_global *engine_saga(store *st, const char *gid, const char *second)
      * must not pick these up with its cron. */
     t->next_cron_interval = 60;
     char err[512];
-    CHECK_EQ_INT(store_save_new(st, t, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(st, t, 0, err, sizeof err), STORE_OK);
     return t;
 }
 
@@ -618,6 +677,7 @@ int main(void) {
         saga_compensates_in_reverse();
         saga_retries_with_backoff();
         saga_wait_result_false_runs_in_background();
+        saga_long_request_timeout_is_not_run_twice();
         engine_stores_aborting_before_compensating();
     } else {
         h_failures++;

@@ -140,7 +140,7 @@ static void save_new_then_load_round_trips(void) {
     t->opts.n_headers = 1;
 
     int64_t c0 = com_commit();
-    CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
     int64_t c1 = com_commit();
     /* One commit for the global row and its 4 branch rows. */
     CHECK_EQ_INT(c1 - c0, 1);
@@ -211,7 +211,7 @@ static void save_new_refuses_duplicate_gid(void) {
     snprintf(t->protocol, sizeof t->protocol, "http");
     const char *a[] = {"http://x/a", "http://x/b", "http://x/c"};
     trans_gen_saga_branches(t, 3, a, a, NULL, NULL);
-    CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_DUP);
+    CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_DUP);
     CHECK(strstr(err, "rt-1") != NULL);
     CHECK_EQ_INT(t->id, 0);
     /* Nothing changed: one global row, as it was, and its 4 branches. */
@@ -270,7 +270,7 @@ static void save_progress_is_conditional_and_atomic(void) {
     /* Progress without a status change, twice within a second: MySQL counts
      * such an UPDATE as 0 rows changed; it must still succeed. */
     trans_global *p = make_saga("prog-same");
-    CHECK_EQ_INT(store_save_new(g_store, p, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(g_store, p, 0, err, sizeof err), STORE_OK);
     CHECK_EQ_INT(store_save_progress(g_store, p, TS_SUBMITTED, 4, 4, err, sizeof err), STORE_OK);
     CHECK_EQ_INT(store_save_progress(g_store, p, TS_SUBMITTED, 4, 4, err, sizeof err), STORE_OK);
     CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT next_cron_interval FROM trans_global "
@@ -285,7 +285,7 @@ static void save_progress_is_conditional_and_atomic(void) {
                       "ROW BEGIN IF NEW.status = 'boom' THEN SIGNAL SQLSTATE '45000' SET "
                       "MESSAGE_TEXT = 'boom'; END IF; END");
     trans_global *q = make_saga("atomic-1");
-    CHECK_EQ_INT(store_save_new(g_store, q, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(g_store, q, 0, err, sizeof err), STORE_OK);
     snprintf(q->branches[1].status, sizeof q->branches[1].status, TS_SUCCEED);
     snprintf(q->branches[3].status, sizeof q->branches[3].status, "boom");
     q->branches[1].dirty = q->branches[3].dirty = 1;
@@ -306,7 +306,7 @@ static void change_status_and_register(void) {
     snprintf(t->status, sizeof t->status, TS_PREPARED);
     snprintf(t->protocol, sizeof t->protocol, "http");
     t->next_cron_interval = 10;
-    CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
     /* prepare again: prepared -> prepared is a success (idempotent). */
     CHECK_EQ_INT(store_change_status(g_store, "tcc-1", TS_PREPARED, TS_PREPARED, NULL, err,
                                      sizeof err), STORE_OK);
@@ -350,7 +350,7 @@ static void claim_takes_only_due_rows(void) {
     const char *gids[] = {"due-1", "later-1", "done-1"};
     for (size_t i = 0; i < 3; i++) {
         trans_global *t = make_saga(gids[i]);
-        CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+        CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
         trans_free(t);
     }
     h_db_exec(g_pool, "UPDATE trans_global SET next_cron_time = NOW() - INTERVAL 5 SECOND "
@@ -368,6 +368,40 @@ static void claim_takes_only_due_rows(void) {
     /* Claimed (leased), not due, final: nothing left. */
     CHECK_EQ_INT(store_claim_due(g_store, "owner-b", 60, &t, err, sizeof err), STORE_NOT_FOUND);
     CHECK(t == NULL);
+
+    /* Only the claim's owner may push its lease further. */
+    CHECK_EQ_INT(store_extend_claim(g_store, "due-1", "owner-b", 600, err, sizeof err),
+                 STORE_CONFLICT);
+    CHECK(strstr(err, "no longer claimed by owner-b") != NULL);
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT TIMESTAMPDIFF(SECOND, NOW(), next_cron_time) < 61 "
+                                      "FROM trans_global WHERE gid='due-1'"), 1);
+    CHECK_EQ_INT(store_extend_claim(g_store, "due-1", "owner-a", 600, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT TIMESTAMPDIFF(SECOND, NOW(), next_cron_time) "
+                                      "BETWEEN 598 AND 600 FROM trans_global WHERE gid='due-1'"), 1);
+    CHECK_EQ_INT(store_extend_claim(g_store, "done-1", "owner-a", 600, err, sizeof err),
+                 STORE_CONFLICT); /* final, and never claimed */
+}
+
+/* save_new's lease: next_cron_time is the later of now + next_cron_interval
+ * and now + lease_s. */
+static void save_new_takes_the_longer_of_interval_and_lease(void) {
+    h_step("save_new_takes_the_longer_of_interval_and_lease");
+    char err[512];
+    trans_global *t = make_saga("lease-1");
+    t->next_cron_interval = 10;
+    CHECK_EQ_INT(store_save_new(g_store, t, 30, err, sizeof err), STORE_OK);
+    trans_free(t);
+    t = make_saga("lease-2");
+    t->next_cron_interval = 10;
+    CHECK_EQ_INT(store_save_new(g_store, t, 3, err, sizeof err), STORE_OK);
+    trans_free(t);
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT TIMESTAMPDIFF(SECOND, NOW(), next_cron_time) "
+                                      "BETWEEN 28 AND 30 FROM trans_global WHERE gid='lease-1'"), 1);
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT TIMESTAMPDIFF(SECOND, NOW(), next_cron_time) "
+                                      "BETWEEN 8 AND 10 FROM trans_global WHERE gid='lease-2'"), 1);
+    /* The interval itself is stored unchanged: the backoff starts from it. */
+    CHECK_EQ_INT(h_db_int(g_pool, -1, "SELECT next_cron_interval FROM trans_global "
+                                      "WHERE gid='lease-1'"), 10);
 }
 
 typedef struct {
@@ -405,7 +439,7 @@ static void two_claimers_never_share_a_row(void) {
         char gid[32];
         snprintf(gid, sizeof gid, "race-%02d", i);
         trans_global *t = make_saga(gid);
-        CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+        CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
         trans_free(t);
     }
     h_db_exec(g_pool, "UPDATE trans_global SET next_cron_time = NOW() - INTERVAL 1 SECOND");
@@ -446,7 +480,7 @@ static void list_pages_by_id_desc_with_filters(void) {
         trans_global *t = make_saga(gid);
         if (i == 4) snprintf(t->trans_type, sizeof t->trans_type, "msg");
         if (i % 2) snprintf(t->status, sizeof t->status, TS_SUCCEED);
-        CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+        CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
         ids[i] = t->id;
         trans_free(t);
     }
@@ -584,6 +618,7 @@ int main(void) {
     save_progress_is_conditional_and_atomic();
     change_status_and_register();
     claim_takes_only_due_rows();
+    save_new_takes_the_longer_of_interval_and_lease();
     two_claimers_never_share_a_row();
     list_pages_by_id_desc_with_filters();
     query_json_has_dtm_shape();

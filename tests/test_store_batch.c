@@ -45,7 +45,7 @@ static trans_global *make_saga(const char *gid) {
 static void save_alone(const char *gid) {
     char err[512];
     trans_global *t = make_saga(gid);
-    CHECK_EQ_INT(store_save_new(g_store, t, err, sizeof err), STORE_OK);
+    CHECK_EQ_INT(store_save_new(g_store, t, 0, err, sizeof err), STORE_OK);
     trans_free(t);
 }
 
@@ -85,7 +85,7 @@ static void *write_one(void *arg) {
     char err[512];
     w->rc = w->old ? store_save_progress(g_store, w->t, w->old, w->interval, w->interval, err,
                                          sizeof err)
-                   : store_save_new(g_store, w->t, err, sizeof err);
+                   : store_save_new(g_store, w->t, 0, err, sizeof err);
     return NULL;
 }
 
