@@ -39,6 +39,8 @@
 #include "store_int.h"
 
 #define CLAIM_CANDIDATES 10
+/* The statuses a cron may claim: the transaction is not final yet. */
+#define UNFINISHED "('prepared','aborting','submitted')"
 
 /* Maps what db_with_tx() returned onto a store_rc. */
 static store_rc tx_rc(int r) {
@@ -539,8 +541,8 @@ store_rc store_claim_due(store *s, const char *owner, int64_t lease_s, trans_glo
     }
     candidates k = {.n = 0};
     int rc = db_query(c,
-                      "SELECT id, gid FROM trans_global WHERE status IN "
-                      "('prepared','aborting','submitted') AND next_cron_time < NOW() "
+                      "SELECT id, gid FROM trans_global WHERE status IN " UNFINISHED
+                      " AND next_cron_time < NOW() "
                       "ORDER BY next_cron_time LIMIT 10",
                       NULL, 0, candidate_row, &k, e, sizeof e);
     store_rc r = rc == DB_OK ? STORE_NOT_FOUND : STORE_ERR;
@@ -551,8 +553,8 @@ store_rc store_claim_due(store *s, const char *owner, int64_t lease_s, trans_glo
         uint64_t n = 0;
         rc = db_exec(c,
                      "UPDATE trans_global SET owner=?, next_cron_time=DATE_ADD(NOW(), INTERVAL ? "
-                     "SECOND), update_time=NOW() WHERE id=? AND status IN "
-                     "('prepared','aborting','submitted') AND next_cron_time < NOW()",
+                     "SECOND), update_time=NOW() WHERE id=? AND status IN " UNFINISHED
+                     " AND next_cron_time < NOW()",
                      a, 3, &n, e, sizeof e);
         if (rc != DB_OK) {
             r = STORE_ERR;
@@ -577,8 +579,7 @@ store_rc store_extend_claim(store *s, const char *gid, const char *owner, int64_
     uint64_t n = 0;
     int rc = db_exec(c,
                      "UPDATE trans_global SET next_cron_time=DATE_ADD(NOW(), INTERVAL ? SECOND), "
-                     "update_time=NOW() WHERE gid=? AND owner=? AND status IN "
-                     "('prepared','aborting','submitted')",
+                     "update_time=NOW() WHERE gid=? AND owner=? AND status IN " UNFINISHED,
                      a, 3, &n, e, sizeof e);
     db_release(s->pool, c);
     if (rc != DB_OK) {
