@@ -13,7 +13,9 @@
 # branches; (c) order: the place-order saga through order-api ?wait=true
 # (and order-localgid: the same with order-api's Dtm.LocalGid, no NewGid);
 # (d) direct: order-srv create + stock-srv deduct without the coordinator;
-# (e) db: single-row autocommit INSERTs.
+# (e) db: single-row autocommit INSERTs. The coordinator's rows of (a) and
+# (b) are deleted after each of those modes, so that every later mode writes
+# to a store of its own rows.
 #
 #   BENCH_WORKERS   "1 10 50 200"   closed-loop workers per run
 #   BENCH_DURATION  10              measured seconds per run
@@ -226,10 +228,38 @@ profile_order() {
   echo "profile: $CDTM_RUN/profile.txt"
 }
 
+# The coordinator's rows of modes (a) and (b), which place no order, are
+# deleted once the mode is over (their sagas all final). Otherwise the modes
+# after them would write to a store of some 390000 finished sagas, more than
+# MariaDB's 128 MB buffer pool holds, while (d) writes to tables of its own
+# rows: the CPU per saga of (c) would depend on the modes run before it, not
+# on the coordinator (docs/benchmarks.md, "The store's size").
+store_last_ids() {
+  sql -e "SELECT (SELECT COALESCE(MAX(id),0) FROM dtm.trans_global),
+    (SELECT COALESCE(MAX(id),0) FROM dtm.trans_branch_op)"
+}
+forget_store_rows() {
+  local g0=$1 b0=$2 open rows
+  open=$(sql -e "SELECT COUNT(*) FROM dtm.trans_global
+    WHERE id > $g0 AND status NOT IN ('succeed','failed')")
+  rows=$(sql -e "SELECT COUNT(*) FROM dtm.trans_global WHERE id > $g0")
+  if [ "$open" != 0 ]; then
+    echo "  $open of the mode's $rows sagas are not final: the store keeps its rows"
+    return 0
+  fi
+  if [ "$g0" = 0 ] && [ "$b0" = 0 ]; then
+    sql -e "TRUNCATE dtm.trans_global; TRUNCATE dtm.trans_branch_op"
+  else
+    sql -e "DELETE FROM dtm.trans_branch_op WHERE id > $b0; DELETE FROM dtm.trans_global WHERE id > $g0"
+  fi
+  echo "  store: the mode's $rows finished sagas deleted"
+  echo "$rows" >>"$CDTM_RUN/forgotten.txt"
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%MZ)
 : >"$RESULTS"
-rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt"
+rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt" "$CDTM_RUN/forgotten.txt"
 echo "benchmark: modes [$MODES], workers [$WORKERS], ${WARMUP} s warm-up + ${DURATION} s each"
 for m in $MODES; do
   extra=(); mode=$m; label=$m; suite_env=()
@@ -239,6 +269,7 @@ for m in $MODES; do
     order-localgid) mode=order; extra=(--goods "$GOODS_ORDER"); suite_env=(DTM_LOCAL_GID=true) ;;
     direct) extra=(--goods "$GOODS_DIRECT") ;;
   esac
+  read -r g0 b0 <<<"$(store_last_ids)"
   start_suite "${suite_env[@]}"
   for w in $WORKERS; do
     out=$("$BENCH" run "$mode" -c "$w" -d "$DURATION" -w "$WARMUP" --label "$label" \
@@ -249,6 +280,7 @@ for m in $MODES; do
   done
   if [ "$m" = order ] && [ "${BENCH_PROFILE:-0}" = 1 ]; then profile_order; fi
   stop_suite
+  case $m in empty-*|noop) forget_store_rows "$g0" "$b0" ;; esac
 done
 
 # Paired rounds: the ratio (c)/(d) compares runs made minutes apart above,
@@ -304,6 +336,7 @@ v() { sql -e "SELECT @@$1" 2>/dev/null || echo '?'; }
   printf 'DB_SETTINGS=%q\n' "innodb_flush_log_at_trx_commit=$(v innodb_flush_log_at_trx_commit), sync_binlog=$(v sync_binlog), log_bin=$(v log_bin), innodb_buffer_pool_size=$(( $(v innodb_buffer_pool_size) / 1048576 )) MB, innodb_log_file_size=$(( $(v innodb_log_file_size) / 1048576 )) MB, max_connections=$(v max_connections)"
   printf 'RUN_ARENAS=%q\n' "$ARENAS"
   printf 'PAIRED_SECS_RUN=%q\n' "$PAIRED_SECS"
+  printf 'STORE_FORGOTTEN=%q\n' "$(awk '{n += $1} END {print n + 0}' "$CDTM_RUN/forgotten.txt" 2>/dev/null || echo 0)"
   printf 'RUN_WARMUP=%q\nRUN_DURATION=%q\nRUN_OVERRIDES=%q\n' "$WARMUP" "$DURATION" \
     "$(env | grep -E '^(THREADS|DB_MAX_CONNS|WORKERS|STORE_MAX_OPEN_CONNS|MALLOC_ARENA_MAX)=' | paste -sd' ' || true)"
 } >"$CDTM_RUN/run.env"
@@ -332,6 +365,7 @@ GEN=$CDTM_RUN/generated.md
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
   echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64, Dtm.LocalGid false but in (c) order-localgid; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
+  echo "| the store between modes | ${STORE_FORGOTTEN:+rows of modes (a) and (b) deleted from the store of the coordinator after each of them ($STORE_FORGOTTEN finished sagas in all); }the rows of (c), (d) and the paired rounds kept (*The store's size*) |"
   echo "| load | closed loop, ${RUN_WARMUP} s warm-up + ${RUN_DURATION} s measured per run; HTTP clients keep one keep-alive connection per worker (label \"close\": a new connection per request) |"
   echo
   echo "#### Throughput (operations/s; a = coordinator alone, b = no-op gRPC branches, c = place-order saga (order-localgid: order-api makes the gid itself instead of calling NewGid), d = the same two local transactions without a coordinator, e = single INSERTs)"
