@@ -365,7 +365,11 @@ GEN=$CDTM_RUN/generated.md
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
   echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64, Dtm.LocalGid false but in (c) order-localgid; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
-  echo "| the store between modes | ${STORE_FORGOTTEN:+rows of modes (a) and (b) deleted from the store of the coordinator after each of them ($STORE_FORGOTTEN finished sagas in all); }the rows of (c), (d) and the paired rounds kept (*The store's size*) |"
+  if [ -n "${STORE_FORGOTTEN:-}" ]; then
+    echo "| the store between modes | the rows of modes (a) and (b) deleted from the coordinator's store after each of them ($STORE_FORGOTTEN finished sagas in all); the rows of (c), (d) and the paired rounds kept (*The store's size*) |"
+  else
+    echo "| the store between modes | every mode's rows kept (a run saved before the store was emptied between modes) |"
+  fi
   echo "| load | closed loop, ${RUN_WARMUP} s warm-up + ${RUN_DURATION} s measured per run; HTTP clients keep one keep-alive connection per worker (label \"close\": a new connection per request) |"
   echo
   echo "#### Throughput (operations/s; a = coordinator alone, b = no-op gRPC branches, c = place-order saga (order-localgid: order-api makes the gid itself instead of calling NewGid), d = the same two local transactions without a coordinator, e = single INSERTs)"
