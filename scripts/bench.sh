@@ -240,9 +240,8 @@ store_last_ids() {
 }
 forget_store_rows() {
   local g0=$1 b0=$2 open rows
-  open=$(sql -e "SELECT COUNT(*) FROM dtm.trans_global
-    WHERE id > $g0 AND status NOT IN ('succeed','failed')")
-  rows=$(sql -e "SELECT COUNT(*) FROM dtm.trans_global WHERE id > $g0")
+  read -r rows open <<<"$(sql -e "SELECT COUNT(*),
+    COALESCE(SUM(status NOT IN ('succeed','failed')), 0) FROM dtm.trans_global WHERE id > $g0")"
   if [ "$open" != 0 ]; then
     echo "  $open of the mode's $rows sagas are not final: the store keeps its rows"
     return 0

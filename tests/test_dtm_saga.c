@@ -145,8 +145,8 @@ static void make_gid(char *out, size_t len, const char *name) {
 }
 
 /* Submits an HTTP saga of two steps (TransOut, then `second`) to busi over
- * HTTP. Returns the HTTP status; *raw gets the body. */
-/* `options`: more fields of the body ("\"request_timeout\":8,"), or "". */
+ * HTTP, with `options` as more fields of the body ("\"request_timeout\":8,",
+ * or ""). Returns the HTTP status; *raw gets the body. */
 static int submit_http_with(const char *gid, const char *second, int wait, const char *options,
                             char *raw, size_t rawlen) {
     char body[2048], url[128];
