@@ -244,6 +244,7 @@ forget_store_rows() {
     COALESCE(SUM(status NOT IN ('succeed','failed')), 0) FROM dtm.trans_global WHERE id > $g0")"
   if [ "$open" != 0 ]; then
     echo "  $open of the mode's $rows sagas are not final: the store keeps its rows"
+    echo "$3" >>"$CDTM_RUN/store-kept.txt"
     return 0
   fi
   if [ "$g0" = 0 ] && [ "$b0" = 0 ]; then
@@ -258,7 +259,8 @@ forget_store_rows() {
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%MZ)
 : >"$RESULTS"
-rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt" "$CDTM_RUN/forgotten.txt"
+rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt" "$CDTM_RUN/forgotten.txt" \
+  "$CDTM_RUN/store-kept.txt"
 echo "benchmark: modes [$MODES], workers [$WORKERS], ${WARMUP} s warm-up + ${DURATION} s each"
 for m in $MODES; do
   extra=(); mode=$m; label=$m; suite_env=()
@@ -279,7 +281,7 @@ for m in $MODES; do
   done
   if [ "$m" = order ] && [ "${BENCH_PROFILE:-0}" = 1 ]; then profile_order; fi
   stop_suite
-  case $m in empty-*|noop) forget_store_rows "$g0" "$b0" ;; esac
+  case $m in empty-*|noop) forget_store_rows "$g0" "$b0" "$m" ;; esac
 done
 
 # Paired rounds: the ratio (c)/(d) compares runs made minutes apart above,
@@ -336,6 +338,7 @@ v() { sql -e "SELECT @@$1" 2>/dev/null || echo '?'; }
   printf 'RUN_ARENAS=%q\n' "$ARENAS"
   printf 'PAIRED_SECS_RUN=%q\n' "$PAIRED_SECS"
   printf 'STORE_FORGOTTEN=%q\n' "$(awk '{n += $1} END {print n + 0}' "$CDTM_RUN/forgotten.txt" 2>/dev/null || echo 0)"
+  printf 'STORE_KEPT=%q\n' "$(paste -sd' ' "$CDTM_RUN/store-kept.txt" 2>/dev/null || true)"
   printf 'RUN_WARMUP=%q\nRUN_DURATION=%q\nRUN_OVERRIDES=%q\n' "$WARMUP" "$DURATION" \
     "$(env | grep -E '^(THREADS|DB_MAX_CONNS|WORKERS|STORE_MAX_OPEN_CONNS|MALLOC_ARENA_MAX)=' | paste -sd' ' || true)"
 } >"$CDTM_RUN/run.env"
@@ -365,7 +368,7 @@ GEN=$CDTM_RUN/generated.md
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
   echo "| cdtm settings | LogLevel $SUITE_LOG_LEVEL for every program; ${RUN_ARENAS:+MALLOC_ARENA_MAX=$RUN_ARENAS for the programs of the suite (not MariaDB); }otherwise defaults (coordinator: GrpcThreads 64, HttpThreads 64, Workers 16, Store.MaxOpenConns 32; order-api Threads 64, Dtm.LocalGid false but in (c) order-localgid; order-srv/stock-srv Threads 16, DB.MaxConns 16)${RUN_OVERRIDES:+; overrides: $RUN_OVERRIDES} |"
   if [ -n "${STORE_FORGOTTEN:-}" ]; then
-    echo "| the store between modes | the rows of modes (a) and (b) deleted from the coordinator's store after each of them ($STORE_FORGOTTEN finished sagas in all); the rows of (c), (d) and the paired rounds kept (*The store's size*) |"
+    echo "| the store between modes | the rows of modes (a) and (b) deleted from the coordinator's store after each of them ($STORE_FORGOTTEN finished sagas in all)${STORE_KEPT:+, except after $STORE_KEPT, whose sagas were not all final}; the rows of (c), (d) and the paired rounds kept (*The store's size*) |"
   else
     echo "| the store between modes | every mode's rows kept (a run saved before the store was emptied between modes) |"
   fi
