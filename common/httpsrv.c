@@ -36,9 +36,11 @@
 /* How long a keep-alive connection keeps its worker thread (see below). */
 #define HTTPSRV_TURN_MS 1000
 
-/* civetweb also matches "/api/x" against "/api/xy"; each route keeps its
- * prefix so the trampoline can enforce httpsrv.h's rule (exact, or the
- * prefix followed by '/'). */
+/* Routes are matched by httpsrv itself, in civetweb's begin_request
+ * callback: they are in place before the port opens (civetweb's request
+ * handlers can only be added to a server already listening), and the rule is
+ * httpsrv.h's (exact, or the prefix followed by '/'), where civetweb would
+ * also match "/api/x" against "/api/xy". */
 #define HTTPSRV_ROUTES_MAX 32
 typedef struct {
     char prefix[128];
@@ -76,9 +78,23 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
     return 0;
 }
 
+/* Every request comes here before civetweb's own handling. A path under no
+ * route goes on to civetweb, which answers 404 through on_http_error. */
+static int on_begin_request(struct mg_connection *conn) {
+    const httpsrv *s = mg_get_user_data(mg_get_context(conn));
+    const char *uri = mg_get_request_info(conn)->local_uri;
+    for (size_t i = 0; uri && i < s->n_routes; i++) {
+        const httpsrv_route_entry *r = &s->routes[i];
+        if (strncmp(uri, r->prefix, r->len) == 0 && (uri[r->len] == '\0' || uri[r->len] == '/'))
+            return r->h(conn, r->ud);
+    }
+    return 0;
+}
+
 /* ---- server ---- */
 
-httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t errlen) {
+httpsrv *httpsrv_start(const char *listen_on, int threads, const httpsrv_route *routes,
+                       size_t n_routes, char *err, size_t errlen) {
     if (!listen_on || !*listen_on || strlen(listen_on) >= sizeof(((httpsrv *)0)->listen_on)) {
         snprintf(err, errlen, "bad listen address '%s'", listen_on ? listen_on : "");
         return NULL;
@@ -87,11 +103,32 @@ httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t err
         snprintf(err, errlen, "threads must be 1..1024, got %d", threads);
         return NULL;
     }
+    if (n_routes > HTTPSRV_ROUTES_MAX) {
+        snprintf(err, errlen, "at most %d routes, got %zu", HTTPSRV_ROUTES_MAX, n_routes);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_routes; i++) {
+        const char *p = routes[i].prefix;
+        if (!p || p[0] != '/' || strlen(p) >= sizeof(((httpsrv_route_entry *)0)->prefix) ||
+            !routes[i].h) {
+            snprintf(err, errlen, "route %zu: a handler and a path of 1..127 bytes starting "
+                     "with '/' are needed", i);
+            return NULL;
+        }
+    }
     httpsrv *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    for (size_t i = 0; i < n_routes; i++) {
+        httpsrv_route_entry *r = &s->routes[i];
+        snprintf(r->prefix, sizeof r->prefix, "%s", routes[i].prefix);
+        r->len = strlen(r->prefix);
+        r->h = routes[i].h;
+        r->ud = routes[i].ud;
+    }
+    s->n_routes = n_routes;
     snprintf(s->listen_on, sizeof s->listen_on, "%s", listen_on);
     char nthreads[16];
     snprintf(nthreads, sizeof nthreads, "%d", threads);
@@ -112,6 +149,7 @@ httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t err
     memset(&cb, 0, sizeof cb);
     cb.log_message = on_log_message;
     cb.http_error = on_http_error;
+    cb.begin_request = on_begin_request;
 
     mg_init_library(0);
     char why[256] = "";
@@ -126,30 +164,6 @@ httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t err
         return NULL;
     }
     return s;
-}
-
-static int route_trampoline(struct mg_connection *conn, void *ud) {
-    const httpsrv_route_entry *r = ud;
-    const char *uri = mg_get_request_info(conn)->local_uri;
-    if (!uri || strncmp(uri, r->prefix, r->len) != 0 || (uri[r->len] != '\0' && uri[r->len] != '/')) {
-        httpsrv_reply_error(conn, 404, "404 page not found");
-        return 1;
-    }
-    return r->h(conn, r->ud);
-}
-
-void httpsrv_route(httpsrv *s, const char *prefix, httpsrv_handler h, void *ud) {
-    if (s->n_routes >= HTTPSRV_ROUTES_MAX || strlen(prefix) >= sizeof s->routes[0].prefix) {
-        log_error(NULL, "httpsrv: cannot add route %s (at most %d routes of < 128 bytes)", prefix,
-                  HTTPSRV_ROUTES_MAX);
-        return;
-    }
-    httpsrv_route_entry *r = &s->routes[s->n_routes++];
-    snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
-    r->len = strlen(r->prefix);
-    r->h = h;
-    r->ud = ud;
-    mg_set_request_handler(s->ctx, prefix, route_trampoline, r);
 }
 
 void httpsrv_stop(httpsrv *s) {

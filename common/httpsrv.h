@@ -17,17 +17,25 @@ typedef struct httpsrv httpsrv;
 /* A request handler: return 1 when it answered (civetweb's convention). */
 typedef int (*httpsrv_handler)(struct mg_connection *conn, void *ud);
 
+/* A route: requests whose path is `prefix`, or starts with `prefix` followed
+ * by '/', go to h(conn, ud). */
+typedef struct {
+    const char *prefix;
+    httpsrv_handler h;
+    void *ud;
+} httpsrv_route;
+
 /* Starts civetweb on "host:port" ("127.0.0.1:0" is not supported by civetweb:
- * give a port) with `threads` workers, keep-alive and TCP_NODELAY on. A
- * worker serves one connection at a time, so a keep-alive connection is
+ * give a port) with `threads` workers, keep-alive and TCP_NODELAY on, serving
+ * `routes` (at most 32, copied; a path under none is answered 404). The
+ * routes are in place before the port opens, so a client that connects as
+ * soon as it can is never told 404 for a route that exists.
+ * A worker serves one connection at a time, so a keep-alive connection is
  * closed after a turn of 1 s (its last reply says "Connection: close"): more
  * keep-alive clients than workers are then served in turns, not never.
  * Returns NULL with `err` filled (e.g. "cannot listen on 127.0.0.1:36789"). */
-httpsrv *httpsrv_start(const char *listen_on, int threads, char *err, size_t errlen);
-
-/* Routes requests whose path starts with `prefix` (civetweb's matching: an
- * exact URI, or a prefix followed by '/'). Call right after start. */
-void httpsrv_route(httpsrv *s, const char *prefix, httpsrv_handler h, void *ud);
+httpsrv *httpsrv_start(const char *listen_on, int threads, const httpsrv_route *routes,
+                       size_t n_routes, char *err, size_t errlen);
 
 /* Stops the server (in-flight requests finish) and frees it. */
 void httpsrv_stop(httpsrv *s);

@@ -332,13 +332,12 @@ api_http *api_http_start(svc *v, const char *listen_on, int threads, char *err, 
         return NULL;
     }
     a->v = v;
-    a->srv = httpsrv_start(listen_on, threads, err, errlen);
+    const httpsrv_route routes[] = {{API_PREFIX, on_dtmsvr, a}, {"/api/ping", on_ping, a}};
+    a->srv = httpsrv_start(listen_on, threads, routes, sizeof routes / sizeof *routes, err, errlen);
     if (!a->srv) {
         free(a);
         return NULL;
     }
-    httpsrv_route(a->srv, API_PREFIX, on_dtmsvr, a);
-    httpsrv_route(a->srv, "/api/ping", on_ping, a);
     return a;
 }
 

@@ -192,7 +192,8 @@ static int route_ping(struct mg_connection *conn, void *ud) {
     return 1;
 }
 
-void order_api_routes(httpsrv *s, order_api_svc *svc) {
-    httpsrv_route(s, ROUTE_PREFIX, route_order, svc);
-    httpsrv_route(s, "/api/ping", route_ping, NULL);
+httpsrv *order_api_serve(order_api_svc *svc, char *err, size_t errlen) {
+    const httpsrv_route routes[] = {{ROUTE_PREFIX, route_order, svc}, {"/api/ping", route_ping, NULL}};
+    return httpsrv_start(svc->cfg->listen_on, svc->cfg->threads, routes,
+                         sizeof routes / sizeof *routes, err, errlen);
 }

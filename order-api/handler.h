@@ -12,7 +12,9 @@
 /* A request body larger than this is refused with 413. */
 #define ORDER_API_MAX_BODY (64 * 1024)
 
-/* Adds the routes to `s`, served with `svc` (which must outlive the server). */
-void order_api_routes(httpsrv *s, order_api_svc *svc);
+/* Starts the HTTP server on svc->cfg's ListenOn and Threads with the routes
+ * above, served with `svc` (which must outlive the server). NULL with `err`
+ * filled when it cannot listen. */
+httpsrv *order_api_serve(order_api_svc *svc, char *err, size_t errlen);
 
 #endif

@@ -54,14 +54,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     order_api_svc svc = {.cfg = &cfg, .dtm = dtm, .orders = orders};
-    httpsrv *srv = httpsrv_start(cfg.listen_on, cfg.threads, err, sizeof err);
+    httpsrv *srv = order_api_serve(&svc, err, sizeof err);
     if (!srv) {
         log_error(NULL, "%s: %s", cfg.name, err);
         dtmc_free(dtm);
         order_rows_free(orders);
         return 1;
     }
-    order_api_routes(srv, &svc);
     log_info(NULL, "%s serving HTTP on %s (%d threads); coordinator %s (HTTP %s); order "
              "service %s, stock service %s",
              cfg.name, cfg.listen_on, cfg.threads, cfg.dtm_target, cfg.dtm_http,

@@ -226,10 +226,10 @@ static void resolver_round_robins_and_skips_dead_instances(void) {
     while (dead == port) dead = h_free_port();
     char listen[64], target[128], err[256];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    httpsrv *hs = httpsrv_start(listen, 4, err, sizeof err);
+    const httpsrv_route routes[] = {{"/v3/kv/range", fake_range, NULL}};
+    httpsrv *hs = httpsrv_start(listen, 4, routes, 1, err, sizeof err);
     CHECK(hs != NULL);
     if (!hs) return;
-    httpsrv_route(hs, "/v3/kv/range", fake_range, NULL);
     /* The first host is down: every read goes on to the second. */
     snprintf(target, sizeof target, "etcd://127.0.0.1:%d,127.0.0.1:%d/x", dead, port);
     fake_set(0, "127.0.0.1:9002");

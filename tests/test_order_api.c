@@ -239,10 +239,10 @@ static void part_fake(void) {
     int hport = h_free_port();
     char listen[64], grpc_target[64], http_target[128];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", hport);
-    httpsrv *hs = httpsrv_start(listen, 4, err, sizeof err);
+    const httpsrv_route routes[] = {{"/api/dtmsvr/query", fake_query, NULL}};
+    httpsrv *hs = httpsrv_start(listen, 4, routes, 1, err, sizeof err);
     CHECK(hs != NULL);
     if (!rs || !hs) return;
-    httpsrv_route(hs, "/api/dtmsvr/query", fake_query, NULL);
     snprintf(grpc_target, sizeof grpc_target, "127.0.0.1:%d", rpcsrv_port(rs));
     snprintf(http_target, sizeof http_target, "http://127.0.0.1:%d/api/dtmsvr", hport);
     int port = h_free_port();

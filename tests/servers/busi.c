@@ -223,8 +223,7 @@ static int busi_http_control(struct mg_connection *conn) {
     return 1;
 }
 
-static int busi_http(struct mg_connection *conn, void *ud) {
-    (void)ud;
+static int busi_begin_request(struct mg_connection *conn) {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *uri = ri->local_uri ? ri->local_uri : "/";
     if (strcmp(uri, "/calls") == 0) return busi_http_calls(conn, ri);
@@ -300,8 +299,11 @@ int main(int argc, char **argv) {
     snprintf(hlisten, sizeof hlisten, "127.0.0.1:%d", hport);
     const char *opts[] = {"listening_ports", hlisten, "num_threads", "16", "enable_keep_alive", "yes",
                           "tcp_nodelay", "1", NULL};
+    /* Every request goes to busi_http from the first one on: a handler added
+     * with mg_set_request_handler would only be there after the port opens. */
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
+    cb.begin_request = busi_begin_request;
     struct mg_context *ctx = mg_start(&cb, NULL, opts);
     if (!ctx) {
         fprintf(stderr, "busi: cannot listen on %s\n", hlisten);
@@ -309,7 +311,6 @@ int main(int argc, char **argv) {
         rpcsrv_free(rs);
         return 1;
     }
-    mg_set_request_handler(ctx, "/", busi_http, NULL);
     fprintf(stderr, "busi: gRPC on %s, HTTP on %s\n", listen_on, hlisten);
 
     sig_wait_term();
