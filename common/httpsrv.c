@@ -19,12 +19,18 @@
  * HTTPSRV_TURN_MS (see "keep-alive turns" below). */
 #include "httpsrv.h"
 
+#include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "mono.h"
@@ -166,9 +172,76 @@ httpsrv *httpsrv_start(const char *listen_on, int threads, const httpsrv_route *
     return s;
 }
 
+/* ---- stopping ----
+ *
+ * civetweb's listener thread looks at the stop flag only between polls of
+ * the listening socket, and each poll waits up to 2 s: mg_stop() alone took
+ * up to 2 s, during which new clients were queued by the kernel and then
+ * reset. A connection of our own ends the poll at once, so a waker connects
+ * every 10 ms until mg_stop() returns. civetweb accepts nothing once the
+ * flag is set, so these connections are never served. */
+
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t len;
+    atomic_int done;
+} waker;
+
+/* The address the listener can be reached at: its own host, or loopback
+ * when it listens on every address. 0, or -1 when there is none. */
+static int waker_addr(const httpsrv *s, waker *w) {
+    struct mg_server_port ports[1];
+    if (mg_get_server_ports(s->ctx, 1, ports) < 1) return -1;
+    char host[128] = "";
+    const char *colon = strrchr(s->listen_on, ':');
+    if (colon) snprintf(host, sizeof host, "%.*s", (int)(colon - s->listen_on), s->listen_on);
+    if (host[0] == '[') { /* "[::1]" */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    if (host[0] == '\0' || host[0] == '+' || strcmp(host, "0.0.0.0") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "::") == 0)
+        snprintf(host, sizeof host, "::1");
+    char port[16];
+    snprintf(port, sizeof port, "%d", ports[0].port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return -1;
+    memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);
+    w->len = ai->ai_addrlen;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+static void *waker_run(void *arg) {
+    waker *w = arg;
+    long long deadline = mono_now_ms() + 5000; /* past civetweb's own 2 s */
+    while (!atomic_load(&w->done) && mono_now_ms() < deadline) {
+        int fd = socket(w->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            /* bounded: a full accept queue would drop the SYN, and a
+             * blocking connect would then retry for seconds */
+            struct timeval tv = {0, 100 * 1000};
+            (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            (void)connect(fd, (struct sockaddr *)&w->addr, w->len);
+            close(fd);
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return NULL;
+}
+
 void httpsrv_stop(httpsrv *s) {
     if (!s) return;
+    waker w = {.done = 0};
+    pthread_t t;
+    int waking = waker_addr(s, &w) == 0 && pthread_create(&t, NULL, waker_run, &w) == 0;
     mg_stop(s->ctx); /* waits for the workers: requests in flight finish */
+    if (waking) {
+        atomic_store(&w.done, 1);
+        pthread_join(t, NULL);
+    }
     mg_exit_library();
     free(s);
 }
