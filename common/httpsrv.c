@@ -205,7 +205,8 @@ static int waker_addr(const httpsrv *s, waker *w) {
         snprintf(host, sizeof host, "::1");
     char port[16];
     snprintf(port, sizeof port, "%d", ports[0].port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return -1;
     memcpy(&w->addr, ai->ai_addr, ai->ai_addrlen);

@@ -193,7 +193,10 @@ static int route_ping(struct mg_connection *conn, void *ud) {
 }
 
 httpsrv *order_api_serve(order_api_svc *svc, char *err, size_t errlen) {
-    const httpsrv_route routes[] = {{ROUTE_PREFIX, route_order, svc}, {"/api/ping", route_ping, NULL}};
+    const httpsrv_route routes[] = {
+        {ROUTE_PREFIX, route_order, svc},
+        {"/api/ping", route_ping, NULL},
+    };
     return httpsrv_start(svc->cfg->listen_on, svc->cfg->threads, routes,
                          sizeof routes / sizeof *routes, err, errlen);
 }

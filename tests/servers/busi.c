@@ -299,8 +299,9 @@ int main(int argc, char **argv) {
     snprintf(hlisten, sizeof hlisten, "127.0.0.1:%d", hport);
     const char *opts[] = {"listening_ports", hlisten, "num_threads", "16", "enable_keep_alive", "yes",
                           "tcp_nodelay", "1", NULL};
-    /* Every request goes to busi_http from the first one on: a handler added
-     * with mg_set_request_handler would only be there after the port opens. */
+    /* Every request goes to busi_begin_request from the first one on: a
+     * handler added with mg_set_request_handler would only be there after the
+     * port opens. */
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.begin_request = busi_begin_request;
