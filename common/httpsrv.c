@@ -199,7 +199,7 @@ static int waker_addr(const httpsrv *s, waker *w) {
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = '\0';
     }
-    if (host[0] == '\0' || host[0] == '+' || strcmp(host, "0.0.0.0") == 0)
+    if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0) /* "8080" too: no colon, no host */
         snprintf(host, sizeof host, "127.0.0.1");
     else if (strcmp(host, "::") == 0)
         snprintf(host, sizeof host, "::1");

@@ -37,7 +37,8 @@ typedef struct {
 httpsrv *httpsrv_start(const char *listen_on, int threads, const httpsrv_route *routes,
                        size_t n_routes, char *err, size_t errlen);
 
-/* Stops the server (in-flight requests finish) and frees it. */
+/* Stops the server (in-flight requests finish) and frees it. Returns within
+ * milliseconds when nothing is in flight (see "stopping" in httpsrv.c). */
 void httpsrv_stop(httpsrv *s);
 
 /* Reads the whole request body, at most `max` bytes, NUL-terminated, into a
