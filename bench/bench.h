@@ -9,6 +9,7 @@
  *   dbstat.c    database counters (global status, per-user statistics)
  *   check.c     the invariant check after the place-order runs
  *   noop.c      `serve-noop`: a gRPC branch server that does nothing
+ *   handoff.c   `handoff`: what one hand-off between two processes costs
  *
  * A mode is a function that performs ONE operation (a saga, a direct call
  * pair, an INSERT) for one worker and says whether it succeeded. The load
@@ -219,6 +220,15 @@ int bench_check_orders(db_pool *p, int64_t goods_id, int64_t initial_stock, int6
 /* Runs a gRPC server on 127.0.0.1:port whose /bench.Noop/{Action,Compensate}
  * answer OK at once, until SIGTERM. Returns the exit status. */
 int bench_serve_noop(int port, int threads);
+
+/* ---- handoff (handoff.c) ------------------------------------------------------- */
+
+/* Measures `rounds` one-byte round trips between two processes over a
+ * loopback TCP connection, with both on one CPU, on two CPUs, and unpinned.
+ * Prints the CPU and wall microseconds per round trip of each placement,
+ * and writes them as one JSON object to `json_path` (may be NULL). Returns
+ * 0, or 1 on an error (printed). */
+int bench_handoff(long rounds, const char *json_path);
 
 /* ---- helpers (main.c) ---------------------------------------------------------- */
 

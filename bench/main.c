@@ -9,6 +9,8 @@
  *   cdtm-bench serve-noop -g PORT [-t THREADS]   a no-op gRPC branch server
  *   cdtm-bench check --mysql H:P --goods G --initial N [--client-ok K]
  *                    [--wait S] [--json FILE]    the invariant check (check.c)
+ *   cdtm-bench handoff [-n ROUNDS] [--json FILE]  what one hand-off between
+ *                    two processes costs on this machine (handoff.c)
  *
  * MODE: empty-http, empty-grpc (a), noop (b), order (c), direct (d), db (e);
  * see modes.c. scripts/bench.sh drives all of it. */
@@ -36,7 +38,8 @@ static void usage(void) {
             "       MODE: empty-http empty-grpc noop order direct db\n"
             "       cdtm-bench serve-noop -g PORT [-t THREADS]\n"
             "       cdtm-bench check --mysql H:P --goods G --initial N [--client-ok K]\n"
-            "         [--wait SECS] [--json FILE]\n");
+            "         [--wait SECS] [--json FILE]\n"
+            "       cdtm-bench handoff [-n ROUNDS] [--json FILE]\n");
 }
 
 /* A root pool on host:port (no password: the bench's private MariaDB). */
@@ -403,6 +406,37 @@ static int cmd_check(int argc, char **argv) {
     return rc < 0 ? 2 : rc;
 }
 
+#define HANDOFF_ROUNDS_DEFAULT 50000
+#define HANDOFF_ROUNDS_MAX 10000000
+
+static int cmd_handoff(int argc, char **argv) {
+    long rounds = HANDOFF_ROUNDS_DEFAULT;
+    const char *json_path = NULL;
+    static const struct option opts[] = {{"json", 1, 0, 'j'}, {0, 0, 0, 0}};
+    optind = 2;
+    int o;
+    while ((o = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+        char *end = NULL;
+        switch (o) {
+        case 'n':
+            rounds = strtol(optarg, &end, 10);
+            if (*end || rounds < 1 || rounds > HANDOFF_ROUNDS_MAX) {
+                fprintf(stderr, "cdtm-bench handoff: -n wants 1..%d round trips\n",
+                        HANDOFF_ROUNDS_MAX);
+                return 2;
+            }
+            break;
+        case 'j': json_path = optarg; break;
+        default: usage(); return 2;
+        }
+    }
+    if (optind < argc) {
+        usage();
+        return 2;
+    }
+    return bench_handoff(rounds, json_path);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage();
@@ -411,6 +445,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve-noop") == 0) return cmd_serve_noop(argc, argv);
     if (strcmp(argv[1], "check") == 0) return cmd_check(argc, argv);
+    if (strcmp(argv[1], "handoff") == 0) return cmd_handoff(argc, argv);
     usage();
     return 2;
 }

@@ -258,6 +258,9 @@ forget_store_rows() {
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED_AT=$(date -u +%Y-%m-%dT%H:%MZ)
+# What one hop between two processes costs on this machine, before any load
+# (docs/benchmarks.md, "What a hop costs").
+"$BENCH" handoff --json "$CDTM_RUN/handoff.json" || rm -f "$CDTM_RUN/handoff.json"
 : >"$RESULTS"
 rm -f "$CDTM_RUN/profile.jsonl" "$CDTM_RUN/profile.txt" "$CDTM_RUN/forgotten.txt" \
   "$CDTM_RUN/store-kept.txt"
@@ -363,6 +366,10 @@ GEN=$CDTM_RUN/generated.md
   echo "| | |"
   echo "|---|---|"
   echo "| machine | $(nproc) CPUs ($CPU_MODEL), $MEM_GB GB RAM, kernel $(uname -r) |"
+  if [ -f "$CDTM_RUN/handoff.json" ]; then
+    echo "| one hop between two processes | $(jq -r 'def us(x): if x then "\(x | floor) µs" else "n/a" end;
+      "CPU per round trip (two hops) of one byte over loopback TCP: \(us(.one_cpu.cpu_us)) with both on one CPU, \(us(.two_cpus.cpu_us)) on two CPUs, \(us(.free.cpu_us)) where the scheduler puts them (`cdtm-bench handoff`, before the modes; *What a hop costs*)"' "$CDTM_RUN/handoff.json") |"
+  fi
   echo "| load average before / after | $LOAD_BEFORE / $LOAD_AFTER (other work on the machine inflates every figure) |"
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
   echo "| MariaDB settings | scripts/mariadb.sh defaults: $DB_SETTINGS; userstat=1 for per-account counters |"
