@@ -225,9 +225,11 @@ int bench_serve_noop(int port, int threads);
 
 /* Measures `rounds` one-byte round trips between two processes over a
  * loopback TCP connection, with both on one CPU, on two CPUs, and unpinned.
- * Prints the CPU and wall microseconds per round trip of each placement,
- * and writes them as one JSON object to `json_path` (may be NULL). Returns
- * 0, or 1 on an error (printed). */
+ * Each placement is checked to hold (how many CPUs each side may run on)
+ * before it is timed. Prints the CPU and wall microseconds per round trip of
+ * each placement, and writes them, with the UTC minute of the measurement
+ * ("at"), as one JSON object to `json_path` (may be NULL). Returns 0, or 1
+ * on an error (printed). */
 int bench_handoff(long rounds, const char *json_path);
 
 /* ---- helpers (main.c) ---------------------------------------------------------- */

@@ -368,7 +368,7 @@ GEN=$CDTM_RUN/generated.md
   echo "| machine | $(nproc) CPUs ($CPU_MODEL), $MEM_GB GB RAM, kernel $(uname -r) |"
   if [ -f "$CDTM_RUN/handoff.json" ]; then
     echo "| one hop between two processes | $(jq -r 'def us(x): if x then "\(x | floor) µs" else "n/a" end;
-      "CPU per round trip (two hops) of one byte over loopback TCP: \(us(.one_cpu.cpu_us)) with both on one CPU, \(us(.two_cpus.cpu_us)) on two CPUs, \(us(.free.cpu_us)) where the scheduler puts them (`cdtm-bench handoff`, before the modes; *What a hop costs*)"' "$CDTM_RUN/handoff.json") |"
+      "CPU per round trip (two hops) of one byte over loopback TCP: \(us(.one_cpu.cpu_us)) with both on one CPU, \(us(.two_cpus.cpu_us)) on two CPUs, \(us(.free.cpu_us)) where the scheduler puts them (`cdtm-bench handoff` at \(.at // "the start of the run"); *What a hop costs*)"' "$CDTM_RUN/handoff.json") |"
   fi
   echo "| load average before / after | $LOAD_BEFORE / $LOAD_AFTER (other work on the machine inflates every figure) |"
   echo "| versions | MariaDB $DB_VERSION, gRPC core $(dpkgv libgrpc-dev), civetweb $(dpkgv libcivetweb-dev), protobuf-c $(dpkgv libprotobuf-c-dev), gcc $(gcc -dumpfullversion), Release build (-O3) |"
